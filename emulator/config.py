@@ -1,0 +1,66 @@
+"""The configuration of one emulated function (what Lambda would read from the function's settings).
+
+Frozen and validated once; everything else in the emulator reads it, nothing writes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_FUNCTION_NAME = "sample-function"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"
+INIT_TIMEOUT_S = 10.0
+"""On-demand init limit (extension + runtime + function init together)."""
+SHUTDOWN_BUDGET_S = 2.0
+"""Total shutdown budget with at least one external extension."""
+RUNTIME_SHUTDOWN_S = 0.3
+"""Part of the shutdown budget the runtime gets between SIGTERM and SIGKILL."""
+MAX_EXTENSIONS = 10
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+"""Buffered response limit (RIE's constant: 6 MiB + 100 B)."""
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """Settings of the emulated function and of the emulator itself."""
+
+    opt_dir: Path
+    task_dir: Path
+    handler: str
+    timeout_s: float = 3.0
+    memory_mb: int = 128
+    env: dict[str, str] = field(default_factory=dict)
+    freeze: bool = False
+    telemetry_log: Path | None = None
+    function_name: str = DEFAULT_FUNCTION_NAME
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    init_timeout_s: float = INIT_TIMEOUT_S
+    subscriber_cap_bytes: int | None = None
+    """Pending bytes per subscriber before records are dropped (default: 4 x its maxBytes)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if "." not in self.handler:
+            problems.append(f"handler {self.handler!r} must look like MODULE.FUNCTION")
+        if not 0 < self.timeout_s <= 900:
+            problems.append(f"timeout {self.timeout_s} s is outside 1..900 s")
+        if not 128 <= self.memory_mb <= 10240:
+            problems.append(f"memory {self.memory_mb} MB is outside 128..10240 MB")
+        if not self.task_dir.is_dir():
+            problems.append(f"task dir {self.task_dir} does not exist")
+        if self.init_timeout_s <= 0:
+            problems.append("init timeout must be positive")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
+
+    @property
+    def log_format_json(self) -> bool:
+        """Whether the function uses the JSON log format (``AWS_LAMBDA_LOG_FORMAT=JSON``)."""
+        return self.env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"

@@ -1,0 +1,110 @@
+"""Composition root: builds every component from Settings and runs the one event loop.
+
+Imported only after registration (see __main__), so its heavy imports overlap the runtime's init.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass
+
+from extension.cache.sockets import BoundSockets
+from extension.config import Settings
+from extension.exporters.factory import build_destinations
+from extension.lifecycle.extensions_api import ExtensionsApiClient
+from extension.lifecycle.manager import Hooks, LifecycleManager
+from extension.lifecycle.registration import Registration
+from extension.log import get_logger
+from extension.pipeline import Pipeline
+from extension.processors.processor import TelemetryProcessor
+from extension.processors.resource import build_resource
+from extension.sources.telemetry_api.listener import TelemetryApiSource
+from extension.sources.telemetry_api.subscription import SubscriptionState, subscribe
+from extension.sources.telemetry_api.tracker import InvocationTracker
+from extension.stats import Stats
+
+log = get_logger()
+
+
+@dataclass(frozen=True)
+class Boot:
+    """What the fast path hands over: resolved settings, our registration, pre-bound sockets."""
+
+    settings: Settings
+    registration: Registration
+    runtime_api: str
+    telemetry_sock: socket.socket | None
+    cache_sockets: BoundSockets
+    started_monotonic: float
+    register_ms: float
+
+
+def run(boot: Boot) -> int:
+    return asyncio.run(_run(boot))
+
+
+async def _run(boot: Boot) -> int:
+    settings, stats = boot.settings, Stats()
+    for warning in (*settings.warnings, *settings.cache.warnings, *boot.cache_sockets.problems):
+        log.warning("%s", warning)
+    client = ExtensionsApiClient(boot.runtime_api, boot.registration.extension_id)
+    if settings.disabled:
+        log.info("SIDECAR_DISABLED is set: idle until SHUTDOWN")
+        await client.next_event()
+        await client.close()
+        return 0
+
+    cache = None
+    if settings.cache.enabled and (boot.cache_sockets.secrets or boot.cache_sockets.appconfig):
+        from extension.cache.service import CacheService
+
+        cache = CacheService(settings, stats, boot.cache_sockets)
+        await cache.start()
+
+    resource = build_resource(settings, boot.registration.account_id)
+    processor = TelemetryProcessor(settings, resource, stats)
+    destinations = build_destinations(settings, stats, cache.resolve_reference if cache else None)
+    tracker = InvocationTracker()
+    pipeline = Pipeline(processor, destinations, tracker, stats)
+
+    listener: TelemetryApiSource | None = None
+    state = SubscriptionState.FAILED
+    if boot.telemetry_sock is not None:
+        listener = TelemetryApiSource(boot.telemetry_sock, pipeline.ingest, stats, settings.telemetry.max_bytes)
+        await listener.start()
+        state, _ = await subscribe(client, settings.telemetry, listener.port)
+    await asyncio.gather(*(d.start() for d in destinations))
+
+    async def on_shutdown(remaining: float) -> None:
+        if listener is not None:
+            listener.stop_intake()
+            await listener.shutdown()
+        if cache is not None:
+            await cache.shutdown(min(remaining, 0.2))
+
+    manager = LifecycleManager(
+        client,
+        pipeline,
+        tracker,
+        settings.pipeline,
+        stats,
+        telemetry_active=state is SubscriptionState.SUBSCRIBED,
+        hooks=Hooks(on_invoke=cache.on_invoke if cache else None, on_shutdown=on_shutdown),
+    )
+    log.info(
+        "ready: registered in %.1f ms, started in %.1f ms; destinations: %s",
+        boot.register_ms,
+        (time.monotonic() - boot.started_monotonic) * 1000,
+        ",".join(d.name for d in destinations) or "none",
+    )
+    code = await manager.run()
+    await client.close()
+    log.info("shutdown after %d invokes: %s", manager.invokes, _summary(stats))
+    return code
+
+
+def _summary(stats: Stats) -> str:
+    snap = stats.snapshot()
+    return ", ".join(f"{k}={v}" for k, v in snap.items()) or "no activity"

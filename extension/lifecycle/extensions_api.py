@@ -1,0 +1,87 @@
+"""Async client for the Extensions and Telemetry APIs (after the fast path registered us).
+
+`/event/next` is a long poll: no timeout, since the whole environment may be frozen while it
+waits. Every other call is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from extension.lifecycle.registration import API_PREFIX
+
+TELEMETRY_PATH = "/2022-07-01/telemetry"
+SCHEMA_VERSIONS = ("2025-01-29", "2022-12-13", "2022-07-01")
+
+
+@dataclass(frozen=True)
+class LifecycleEvent:
+    event_type: str  # "INVOKE" | "SHUTDOWN"
+    deadline_ms: int
+    request_id: str = ""
+    trace_header: str | None = None
+    invoked_function_arn: str = ""
+    shutdown_reason: str = ""
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    status: int
+    body: str
+
+
+class ExtensionsApiClient:
+    def __init__(self, runtime_api: str, extension_id: str) -> None:
+        self._base = f"http://{runtime_api}"
+        self._id = extension_id
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        return self._session
+
+    async def next_event(self) -> LifecycleEvent:
+        async with self._http().get(
+            f"{self._base}{API_PREFIX}/event/next", headers={"Lambda-Extension-Identifier": self._id}
+        ) as resp:
+            text = await resp.text()
+            if resp.status != 200:
+                raise RuntimeError(f"/event/next failed: HTTP {resp.status}: {text[:300]}")
+        data: dict[str, Any] = json.loads(text)
+        tracing = data.get("tracing") if isinstance(data.get("tracing"), dict) else None
+        return LifecycleEvent(
+            event_type=str(data.get("eventType", "")).upper(),
+            deadline_ms=int(data.get("deadlineMs", 0)),
+            request_id=str(data.get("requestId", "")),
+            trace_header=str(tracing.get("value")) if tracing and tracing.get("value") else None,
+            invoked_function_arn=str(data.get("invokedFunctionArn", "")),
+            shutdown_reason=str(data.get("shutdownReason", "")).lower(),
+        )
+
+    async def subscribe_telemetry(self, body: dict[str, Any]) -> ApiAnswer:
+        async with self._http().put(
+            f"{self._base}{TELEMETRY_PATH}",
+            json=body,
+            headers={"Lambda-Extension-Identifier": self._id},
+            timeout=aiohttp.ClientTimeout(total=5),
+        ) as resp:
+            return ApiAnswer(resp.status, await resp.text())
+
+    async def exit_error(self, error_type: str, message: str) -> None:
+        async with self._http().post(
+            f"{self._base}{API_PREFIX}/exit/error",
+            json={"errorMessage": message, "errorType": error_type},
+            headers={"Lambda-Extension-Identifier": self._id, "Lambda-Extension-Function-Error-Type": error_type},
+            timeout=aiohttp.ClientTimeout(total=2),
+        ) as resp:
+            await resp.read()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()

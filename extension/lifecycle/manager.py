@@ -1,0 +1,118 @@
+"""The extension's state machine: INVOKE and SHUTDOWN handling between `/event/next` calls.
+
+Rule: nothing of ours is in flight when we call `/event/next` (the environment may freeze right
+after). Every wait and every export is bounded by the event's own deadline, converted once from
+epoch milliseconds to loop time on arrival.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from extension.config import PipelineSettings
+from extension.lifecycle.extensions_api import ExtensionsApiClient, LifecycleEvent
+from extension.lifecycle.flush_policy import Decision, FlushScheduler
+from extension.log import get_logger
+from extension.pipeline import Pipeline
+from extension.sources.telemetry_api.tracker import InvocationTracker
+from extension.stats import Stats
+
+log = get_logger("lifecycle")
+
+#: Kept free before each deadline: the /next call itself and scheduling jitter.
+DEADLINE_MARGIN_S = 0.05
+#: At SHUTDOWN, leave this much of the budget unused so we exit before SIGKILL.
+SHUTDOWN_SAFETY_S = 0.15
+#: Share of the SHUTDOWN budget spent waiting for late telemetry (the last platform.report).
+SHUTDOWN_DRAIN_SHARE = 0.4
+
+
+@dataclass
+class Hooks:
+    """Optional collaborators called at lifecycle points (the cache's refresh-ahead, shutdowns)."""
+
+    on_invoke: Callable[[], None] | None = None
+    on_shutdown: Callable[[float], Awaitable[None]] | None = None
+
+
+class LifecycleManager:
+    def __init__(
+        self,
+        client: ExtensionsApiClient,
+        pipeline: Pipeline,
+        tracker: InvocationTracker,
+        settings: PipelineSettings,
+        stats: Stats,
+        telemetry_active: bool,
+        hooks: Hooks,
+    ) -> None:
+        self._client = client
+        self._pipeline = pipeline
+        self._tracker = tracker
+        self._settings = settings
+        self._stats = stats
+        self._telemetry_active = telemetry_active
+        self._hooks = hooks
+        self._scheduler = FlushScheduler(settings, time.time())
+        self.invokes = 0
+
+    async def run(self) -> int:
+        """Loop on /event/next until SHUTDOWN; returns the process exit code."""
+        while True:
+            try:
+                event = await self._client.next_event()
+            except Exception as exc:
+                log.error("/event/next failed (%s); exiting", exc)
+                return 1
+            if event.event_type == "SHUTDOWN":
+                await self._guarded(self._on_shutdown(event), "shutdown")
+                return 0
+            if event.event_type == "INVOKE":
+                await self._guarded(self._on_invoke(event), "invoke")
+
+    async def _guarded(self, work: Awaitable[None], what: str) -> None:
+        try:
+            await work
+        except Exception:
+            self._stats.add("internal_errors", label=what)
+            if self._stats.first_time(f"lifecycle_{what}"):
+                log.exception("unexpected error while handling %s; counted, continuing", what)
+
+    def _loop_deadline(self, deadline_ms: int) -> float:
+        loop = asyncio.get_running_loop()
+        return loop.time() + (deadline_ms / 1000.0 - time.time())
+
+    async def _on_invoke(self, event: LifecycleEvent) -> None:
+        self.invokes += 1
+        loop = asyncio.get_running_loop()
+        invoke_deadline = self._loop_deadline(event.deadline_ms) - DEADLINE_MARGIN_S
+        self._pipeline.on_invoke(event)
+        if self._hooks.on_invoke is not None:
+            self._hooks.on_invoke()
+        decision = self._scheduler.on_invoke(time.time(), self._pipeline.needs_flush())
+        if decision is Decision.NONE:
+            return
+        budget = self._settings.export_budget_ms / 1000.0
+        if decision is Decision.WAIT_AND_FLUSH and self._telemetry_active:
+            wait = invoke_deadline - budget - loop.time()
+            if not await self._tracker.wait_runtime_done(event.request_id, wait):
+                self._stats.add("runtime_done_wait_timeouts")
+        flush_deadline = min(loop.time() + budget, invoke_deadline)
+        await self._pipeline.flush(flush_deadline)
+        self._scheduler.flushed(time.time())
+
+    async def _on_shutdown(self, event: LifecycleEvent) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = self._loop_deadline(event.deadline_ms) - SHUTDOWN_SAFETY_S
+        remaining = max(0.0, deadline - loop.time())
+        log.info("SHUTDOWN (%s): %.0f ms to flush", event.shutdown_reason or "unknown", remaining * 1000)
+        if self._telemetry_active:
+            drained = await self._tracker.wait_reports(remaining * SHUTDOWN_DRAIN_SHARE)
+            if not drained:
+                self._stats.add("shutdown_reports_missing", len(self._tracker.awaiting_report()))
+        await self._pipeline.shutdown(event.shutdown_reason, deadline)
+        if self._hooks.on_shutdown is not None:
+            await self._hooks.on_shutdown(max(0.0, deadline - loop.time()))

@@ -1,0 +1,96 @@
+"""Source → processor → destinations, and the fan-out of flush and shutdown.
+
+Processing is synchronous inside the listener's request (pure, cheap), so events never wait in
+an extra queue; the only buffers are each destination's own bounded queue. Flushes run every
+destination concurrently under one deadline, so a slow destination never delays another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+from extension.exporters.destination import Destination
+from extension.lifecycle.extensions_api import LifecycleEvent
+from extension.log import get_logger
+from extension.processors.processor import TelemetryProcessor
+from extension.signals import Signals
+from extension.sources.telemetry_api.schema import TelemetryEvent
+from extension.sources.telemetry_api.tracker import InvocationTracker
+from extension.stats import Stats
+
+log = get_logger("pipeline")
+
+
+class Pipeline:
+    def __init__(
+        self,
+        processor: TelemetryProcessor,
+        destinations: Sequence[Destination],
+        tracker: InvocationTracker,
+        stats: Stats,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._processor = processor
+        self._destinations = list(destinations)
+        self._tracker = tracker
+        self._stats = stats
+        self._clock_ns = clock_ns
+        self._raw_wanted = any(d.wants_raw_events for d in self._destinations)
+
+    @property
+    def destinations(self) -> list[Destination]:
+        return self._destinations
+
+    def ingest(self, events: Sequence[TelemetryEvent]) -> None:
+        """Called by the listener for every accepted batch. Never raises."""
+        try:
+            self._tracker.observe((e.type, e.request_id) for e in events)
+            self._offer(self._processor.process(events))
+        except Exception:
+            self._stats.add("internal_errors", label="pipeline")
+            if self._stats.first_time("pipeline_error"):
+                log.exception("processing a telemetry batch failed; counted, continuing")
+
+    def on_invoke(self, event: LifecycleEvent) -> None:
+        self._tracker.expect(event.request_id)
+        self._processor.on_invoke(event.request_id, event.deadline_ms, event.trace_header, self._clock_ns())
+
+    def needs_flush(self) -> bool:
+        return any(d.needs_flush() for d in self._destinations)
+
+    def pending_items(self) -> int:
+        return sum(d.pending_items() for d in self._destinations)
+
+    async def flush(self, deadline: float) -> None:
+        """Export what every destination holds, all concurrently, bounded by `deadline` (loop time)."""
+        self._offer(Signals(metrics=self._processor.health_metrics(self._clock_ns())))
+        await self._gather(d.flush(deadline) for d in self._destinations)
+
+    async def shutdown(self, reason: str, deadline: float) -> None:
+        """Close open invocations (synthetic timeout/crash spans), then a final bounded flush."""
+        try:
+            self._offer(self._processor.on_shutdown(reason, self._clock_ns()))
+        except Exception:
+            self._stats.add("internal_errors", label="pipeline")
+            log.exception("closing open invocations failed")
+        self._offer(Signals(metrics=self._processor.health_metrics(self._clock_ns())))
+        await self._gather(d.shutdown(deadline) for d in self._destinations)
+
+    def _offer(self, signals: Signals) -> None:
+        if not signals:
+            return
+        lean = signals if not signals.raw_events else Signals(signals.spans, signals.logs, signals.metrics)
+        for dest in self._destinations:
+            chosen = signals if dest.wants_raw_events else lean
+            if chosen:
+                dest.offer(chosen)
+
+    async def _gather(self, coros: object) -> None:
+        results = await asyncio.gather(*coros, return_exceptions=True)  # type: ignore[misc]
+        for result in results:
+            if isinstance(result, BaseException):
+                self._stats.add("internal_errors", label="destination")
+                if self._stats.first_time("destination_error"):
+                    log.error("a destination raised %r; counted, continuing", result)

@@ -1,0 +1,132 @@
+"""The signal types that flow from processors to exporters.
+
+They are our own small frozen records rather than the OpenTelemetry SDK's objects: processors
+stay pure and cheap to import, every exporter (OTLP, HTTP JSON, EMF, file) converts from one
+stable shape, and the OTLP exporter encodes them straight into `opentelemetry.proto` messages.
+Only the standard library is imported here, so the fast start-up path may import it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+#: An attribute value as OTLP allows it (nested lists/maps become array/kvlist values).
+AttrValue: TypeAlias = str | bool | int | float | list[Any] | dict[str, Any] | None
+Attributes: TypeAlias = Mapping[str, AttrValue]
+
+
+class SpanKind(enum.IntEnum):
+    """OTLP `Span.SpanKind` numbers, so encoding is a plain int conversion."""
+
+    INTERNAL = 1
+    SERVER = 2
+    CLIENT = 3
+
+
+class StatusCode(enum.IntEnum):
+    """OTLP `Status.StatusCode` numbers."""
+
+    UNSET = 0
+    OK = 1
+    ERROR = 2
+
+
+class MetricKind(enum.Enum):
+    """How an exporter aggregates a measurement: counters sum, histograms bucket, gauges keep the last."""
+
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+    GAUGE = "gauge"
+
+
+@dataclass(frozen=True, slots=True)
+class SpanEvent:
+    name: str
+    time_ns: int
+    attributes: Attributes = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SpanLink:
+    trace_id: bytes
+    span_id: bytes
+    attributes: Attributes = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SpanData:
+    """One finished span. Ids are raw bytes (16 for traces, 8 for spans) as OTLP carries them."""
+
+    trace_id: bytes
+    span_id: bytes
+    parent_span_id: bytes | None
+    name: str
+    kind: SpanKind
+    start_ns: int
+    end_ns: int
+    status: StatusCode = StatusCode.UNSET
+    status_message: str = ""
+    attributes: Attributes = field(default_factory=dict)
+    events: tuple[SpanEvent, ...] = ()
+    links: tuple[SpanLink, ...] = ()
+    sampled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LogData:
+    """One log record. `body` is a string, or a mapping for structured (JSON) records."""
+
+    time_ns: int
+    observed_ns: int
+    severity_number: int
+    severity_text: str
+    body: AttrValue
+    attributes: Attributes = field(default_factory=dict)
+    trace_id: bytes | None = None
+    span_id: bytes | None = None
+    sampled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One raw measurement. Exporters aggregate (OTLP: delta sums/histograms per flush; EMF: per line)."""
+
+    name: str
+    kind: MetricKind
+    value: float
+    unit: str
+    time_ns: int
+    attributes: Attributes = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """What one processing step produced. `raw_events` keeps the Telemetry API events as received
+    (JSON-ready dicts) for destinations that want them unconverted (HTTP JSON in `raw` mode)."""
+
+    spans: tuple[SpanData, ...] = ()
+    logs: tuple[LogData, ...] = ()
+    metrics: tuple[Measurement, ...] = ()
+    raw_events: tuple[Mapping[str, Any], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.spans or self.logs or self.metrics or self.raw_events)
+
+    def __add__(self, other: Signals) -> Signals:
+        return Signals(
+            self.spans + other.spans,
+            self.logs + other.logs,
+            self.metrics + other.metrics,
+            self.raw_events + other.raw_events,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """The OTel resource shared by every signal of this execution environment."""
+
+    attributes: Attributes

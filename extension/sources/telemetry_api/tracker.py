@@ -1,0 +1,83 @@
+"""Per-request lifecycle state the extension waits on: "has runtimeDone / report arrived?".
+
+The Telemetry API is late: runtimeDone for request N arrives shortly after the runtime answers,
+and report N only after we call /next. The lifecycle manager waits on these (bounded), so the
+futures live here, keyed by requestId and pruned to a fixed number of requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Iterable
+
+MAX_TRACKED = 256
+
+
+class _Request:
+    __slots__ = ("report", "runtime_done")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.runtime_done: asyncio.Future[None] = loop.create_future()
+        self.report: asyncio.Future[None] = loop.create_future()
+
+
+class InvocationTracker:
+    """Construction does no I/O; must be used from the event loop that owns it."""
+
+    def __init__(self) -> None:
+        self._requests: OrderedDict[str, _Request] = OrderedDict()
+
+    def _get(self, request_id: str) -> _Request:
+        req = self._requests.get(request_id)
+        if req is None:
+            req = _Request(asyncio.get_running_loop())
+            self._requests[request_id] = req
+            while len(self._requests) > MAX_TRACKED:
+                _, old = self._requests.popitem(last=False)
+                for fut in (old.runtime_done, old.report):
+                    if not fut.done():
+                        fut.cancel()
+        return req
+
+    def expect(self, request_id: str) -> None:
+        """An INVOKE for this request arrived: its runtimeDone and report are now awaited."""
+        self._get(request_id)
+
+    def observe(self, items: Iterable[tuple[str, str | None]]) -> None:
+        """Feed (event type, requestId) pairs as they arrive from the listener."""
+        for event_type, request_id in items:
+            if not request_id:
+                continue
+            if event_type == "platform.runtimeDone":
+                fut = self._get(request_id).runtime_done
+            elif event_type == "platform.report":
+                req = self._get(request_id)
+                if not req.runtime_done.done():
+                    req.runtime_done.set_result(None)  # a report implies the runtime is done
+                fut = req.report
+            else:
+                continue
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_runtime_done(self, request_id: str, timeout: float) -> bool:
+        fut = self._get(request_id).runtime_done
+        if fut.done():
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), max(0.0, timeout))
+            return True
+        except TimeoutError:
+            return False
+
+    def awaiting_report(self) -> list[str]:
+        return [rid for rid, req in self._requests.items() if not req.report.done()]
+
+    async def wait_reports(self, timeout: float) -> bool:
+        """Wait until every expected request has its report (the last one arrives at SHUTDOWN)."""
+        pending = [asyncio.shield(r.report) for r in self._requests.values() if not r.report.done()]
+        if not pending:
+            return True
+        _, not_done = await asyncio.wait(pending, timeout=max(0.0, timeout))
+        return not not_done
