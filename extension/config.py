@@ -524,9 +524,9 @@ def _otlp_signal(r: _Reader, signal: str) -> OtlpSignalSettings | None:
             endpoint += _OTLP_HTTP_PATHS[signal]
     else:
         return None
-    source = (specific or general or ("", ""))[0]
-    if not re.match(r"^https?://[^/\s]+", endpoint):
-        r.problems.append(f"{source}={endpoint!r} is not an http(s) URL")
+    source, given = specific or general or ("", "")
+    if not re.match(r"^https?://[^/\s]+", given):
+        r.problems.append(f"{source}={given!r} is not an http(s) URL")
     headers = r.get((sig + "HEADERS", base + "HEADERS"), _NO_PAIRS, parse_key_values, "a k=v,k2=v2 list")
     timeout = r.integer((sig + "TIMEOUT", base + "TIMEOUT"), 10000, 1, 600000)
     compression = r.choice((sig + "COMPRESSION", base + "COMPRESSION"), "gzip", ("gzip", "none"))
@@ -707,5 +707,5 @@ def from_env(env: Mapping[str, str]) -> Settings:
         warnings=tuple(r.warnings),
     )
     if r.problems:
-        raise ConfigError(r.problems)
+        raise ConfigError(list(dict.fromkeys(r.problems)))  # a shared variable is reported once
     return settings

@@ -26,9 +26,16 @@ THROTTLING_CODES = frozenset(
     }
 )
 SERVER_CODES = frozenset(
-    {"InternalServiceError", "InternalServerError", "InternalServerException", "InternalFailure"}
+    {
+        "InternalServiceError",
+        "InternalServerError",
+        "InternalServerException",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
 )
-SERVER_CODES = SERVER_CODES | {"ServiceUnavailable", "ServiceUnavailableException", "InternalError"}
 NOT_FOUND_CODES = frozenset(
     {
         "ResourceNotFoundException",

@@ -1,0 +1,266 @@
+"""The one place that signs and sends AWS calls (SigV4 with stdlib hmac/hashlib, aiohttp transport).
+
+botocore is not used in the extension: importing it and building three clients costs ~300 ms and
+30-50 MB RSS (docs/architecture.md). The APIs we call are small: Secrets Manager and SSM speak
+JSON 1.1 (`X-Amz-Target`), AppConfigData speaks REST-JSON. Every attempt is signed afresh (a freeze
+can make an old `X-Amz-Date` too old) and bounded by a timeout; a keep-alive connection that died
+while the sandbox was frozen is retried once on a new connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+
+from extension.cache.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from extension.config import AwsSettings
+
+JSON_11 = "application/x-amz-json-1.1"
+REST_JSON = "application/json"
+ALGORITHM = "AWS4-HMAC-SHA256"
+USER_AGENT = "lambda-sidecar"
+
+#: service id -> (signing name, host prefix)
+SERVICES = {
+    "secretsmanager": ("secretsmanager", "secretsmanager"),
+    "ssm": ("ssm", "ssm"),
+    "appconfigdata": ("appconfig", "appconfigdata"),
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+
+@dataclass(frozen=True)
+class RestResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def region_from_arn(identifier: str) -> str | None:
+    """`arn:partition:service:REGION:account:...` -> REGION; None when not an ARN."""
+    if not identifier.startswith("arn:"):
+        return None
+    parts = identifier.split(":", 5)
+    return parts[3] if len(parts) >= 5 and parts[3] else None
+
+
+def endpoint_for(aws: AwsSettings, service: str, region: str) -> str:
+    """`AWS_ENDPOINT_URL_<SERVICE>` > `AWS_ENDPOINT_URL` > the public regional endpoint."""
+    specific = {
+        "secretsmanager": aws.endpoint_secrets_manager,
+        "ssm": aws.endpoint_ssm,
+        "appconfigdata": aws.endpoint_appconfigdata,
+    }[service]
+    override = specific or aws.endpoint_url
+    if override:
+        return override.rstrip("/")
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://{SERVICES[service][1]}.{region}.{suffix}"
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
+def _canonical_query(query: str) -> str:
+    pairs = []
+    for pair in query.split("&") if query else []:
+        key, _, value = pair.partition("=")
+        pairs.append((key, value))
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
+
+
+def sign(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    service: str,
+    region: str,
+    credentials: Credentials,
+    now: dt.datetime,
+) -> dict[str, str]:
+    """Return `headers` plus Host, X-Amz-Date, X-Amz-Security-Token and Authorization (SigV4).
+
+    The query string in `url` must already be URI-encoded the way it is sent."""
+    amz_date = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    day = amz_date[:8]
+    out = dict(headers)
+    out["Host"] = _host(url)
+    out["X-Amz-Date"] = amz_date
+    if credentials.session_token:
+        out["X-Amz-Security-Token"] = credentials.session_token
+    signed = {k.lower(): " ".join(v.split()) for k, v in out.items() if k.lower() != "user-agent"}
+    names = sorted(signed)
+    parts = urlsplit(url)
+    canonical = "\n".join(
+        [
+            method.upper(),
+            quote(parts.path or "/", safe="/~"),
+            _canonical_query(parts.query),
+            "".join(f"{n}:{signed[n]}\n" for n in names),
+            ";".join(names),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = _hmac(("AWS4" + credentials.secret_access_key).encode(), day)
+    for part in (region, service, "aws4_request"):
+        key = _hmac(key, part)
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    out["Authorization"] = (
+        f"{ALGORITHM} Credential={credentials.access_key_id}/{scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return out
+
+
+def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    """AWS error code and message from a JSON 1.1 / REST-JSON error response."""
+    code = ""
+    message = ""
+    try:
+        doc = json.loads(body) if body else {}
+    except ValueError:
+        doc = {}
+    if isinstance(doc, dict):
+        code = str(doc.get("__type") or doc.get("code") or doc.get("Code") or "")
+        message = str(doc.get("message") or doc.get("Message") or "")
+    if not code:
+        code = headers.get("x-amzn-ErrorType", "").split(":", 1)[0]
+    code = code.rsplit("#", 1)[-1] or ("InternalFailure" if status >= 500 else "UnknownError")
+    return UpstreamError(code, message or f"AWS returned HTTP {status}", status)
+
+
+class AwsClient:
+    """Signed calls to Secrets Manager, SSM and AppConfigData over one pooled aiohttp session."""
+
+    def __init__(self, aws: AwsSettings, *, max_connections: int = 8) -> None:
+        self._aws = aws
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self.calls = 0  # upstream HTTP attempts, for tests and counters
+
+    @property
+    def default_region(self) -> str:
+        return self._aws.region
+
+    def credentials(self) -> Credentials:
+        aws = self._aws
+        if not aws.access_key_id or not aws.secret_access_key:
+            raise UpstreamError(
+                "MissingAuthenticationTokenException",
+                "no AWS credentials in the extension's environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
+                403,
+            )
+        return Credentials(aws.access_key_id, aws.secret_access_key, aws.session_token)
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=max(1, self._max_connections), enable_cleanup_closed=True)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": USER_AGENT}, auto_decompress=True
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def json_call(
+        self, service: str, target: str, payload: Mapping[str, Any], *, region: str | None, timeout_s: float
+    ) -> dict[str, Any]:
+        """One JSON 1.1 call (`X-Amz-Target: target`); raises UpstreamError."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {"Content-Type": JSON_11, "X-Amz-Target": target}
+        resp = await self.request(service, "POST", "/", "", headers, body, region=region, timeout_s=timeout_s)
+        try:
+            doc = json.loads(resp.body) if resp.body else {}
+        except ValueError as exc:
+            raise UpstreamUnreachable(f"{service} returned a body that is not JSON") from exc
+        if not isinstance(doc, dict):
+            raise UpstreamUnreachable(f"{service} returned unexpected JSON")
+        return doc
+
+    async def request(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        region: str | None,
+        timeout_s: float,
+    ) -> RestResponse:
+        """Send one signed request; 2xx -> RestResponse, anything else -> UpstreamError."""
+        region = region or self._aws.region
+        credentials = self.credentials()
+        url = endpoint_for(self._aws, service, region) + path + (f"?{query}" if query else "")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        for attempt in (1, 2):
+            signed = sign(
+                method,
+                url,
+                headers,
+                body,
+                service=SERVICES[service][0],
+                region=region,
+                credentials=credentials,
+                now=dt.datetime.now(dt.timezone.utc),
+            )
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self.calls += 1
+            try:
+                async with self._client().request(
+                    method,
+                    url,
+                    data=body if body else None,
+                    headers=signed,
+                    timeout=aiohttp.ClientTimeout(total=remaining),
+                    allow_redirects=False,
+                ) as resp:
+                    data = await resp.read()
+                    if 200 <= resp.status < 300:
+                        return RestResponse(resp.status, dict(resp.headers), data)
+                    raise parse_error(resp.status, resp.headers, data)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # Typically a pooled connection that died during a freeze: one retry on a fresh one.
+                if attempt == 2:
+                    raise UpstreamUnreachable(f"connection to {service} failed: {type(exc).__name__}") from exc
+            except TimeoutError as exc:
+                raise UpstreamTimeout(f"{service} did not answer within {timeout_s:.3g} s") from exc
+            except aiohttp.ClientError as exc:
+                raise UpstreamUnreachable(f"connection to {service} failed: {type(exc).__name__}") from exc
+        raise UpstreamTimeout(f"{service} did not answer within {timeout_s:.3g} s")
