@@ -70,7 +70,7 @@ case "$cmd" in
         lint
         layer
         # pytest exits 5 when nothing ran; that must fail the build, as any other non-zero.
-        "$PY" -m pytest -q -p no:cacheprovider "$@"
+        SIDECAR_LAYER_BUILT=1 "$PY" -m pytest -q -p no:cacheprovider "$@"
         ;;
     demo) setup; layer; "$PY" -m emulator.demo "$@" ;;
     bench) setup; layer; "$PY" -m bench.run_all "$@" ;;

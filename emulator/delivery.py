@@ -208,12 +208,14 @@ class Subscriber:
 
     async def _send_tcp(self, batch: list[dict[str, Any]]) -> str | None:
         try:
-            if self._tcp is None:
-                _, self._tcp = await asyncio.wait_for(
+            writer = self._tcp
+            if writer is None:
+                _, opened = await asyncio.wait_for(
                     asyncio.open_connection("127.0.0.1", self.sub.port), POST_TIMEOUT_S
                 )
-            self._tcp.write(b"".join(json.dumps(item).encode() + b"\n" for item in batch))
-            await asyncio.wait_for(self._tcp.drain(), POST_TIMEOUT_S)
+                self._tcp = writer = opened
+            writer.write(b"".join(json.dumps(item).encode() + b"\n" for item in batch))
+            await asyncio.wait_for(writer.drain(), POST_TIMEOUT_S)
             return None
         except (OSError, TimeoutError) as exc:
             if self._tcp is not None:

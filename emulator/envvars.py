@@ -93,7 +93,11 @@ def function_env(config: FunctionConfig, runtime_api: str, lang_bin: Path) -> di
         "LAMBDA_TASK_ROOT": str(config.task_dir),
         "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
         "PYTHONPATH": os.pathsep.join(
-            [str(config.task_dir), str(opt_python), str(opt_python / "lib" / f"python{pyver}" / "site-packages")]
+            [
+                str(config.task_dir),
+                str(opt_python),
+                str(opt_python / "lib" / f"python{pyver}" / "site-packages"),
+            ]
         ),
     }
     if "LD_LIBRARY_PATH" in os.environ:

@@ -44,9 +44,9 @@ class TelemetryFd:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    async def drain(self, timeout: float) -> None:
+    async def drain(self, within_s: float) -> None:
         if self._task is not None:
-            await asyncio.wait([self._task], timeout=timeout)
+            await asyncio.wait([self._task], timeout=within_s)
             self._task.cancel()
 
 

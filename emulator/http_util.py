@@ -43,7 +43,9 @@ def lookup_agent(request: web.Request, sandbox: Sandbox) -> Agent | web.Response
     """The extension named by ``Lambda-Extension-Identifier``, or the 403 to answer."""
     value = request.headers.get(ID_HEADER)
     if not value:
-        return error(403, "Extension.MissingExtensionIdentifier", "Missing Lambda-Extension-Identifier header")
+        return error(
+            403, "Extension.MissingExtensionIdentifier", "Missing Lambda-Extension-Identifier header"
+        )
     try:
         uuid.UUID(value)
     except ValueError:

@@ -19,7 +19,12 @@ from emulator.subscription import Subscription, parse_subscription
 if TYPE_CHECKING:
     from emulator.lifecycle import Sandbox
 
-_PASS_THROUGH = ("platform.extension", "platform.logsDropped", "platform.initRuntimeDone", "platform.initReport")
+_PASS_THROUGH = (
+    "platform.extension",
+    "platform.logsDropped",
+    "platform.initRuntimeDone",
+    "platform.initReport",
+)
 
 
 def to_logs_api(event: Event, schema: str) -> list[dict[str, Any]]:
@@ -35,7 +40,9 @@ def to_logs_api(event: Event, schema: str) -> list[dict[str, Any]]:
         return [msg("platform.start", {"requestId": rec.get("requestId")})]
     if event.type == "platform.runtimeDone":
         if schema >= "2021-03-18":
-            return [msg("platform.runtimeDone", {"requestId": rec.get("requestId"), "status": rec.get("status")})]
+            return [
+                msg("platform.runtimeDone", {"requestId": rec.get("requestId"), "status": rec.get("status")})
+            ]
         return []
     if event.type == "platform.report":
         out = []
@@ -45,7 +52,9 @@ def to_logs_api(event: Event, schema: str) -> list[dict[str, Any]]:
                 fault += f"\tErrorType: {rec['errorType']}"
             out.append(msg("platform.fault", fault))
         out.append(msg("platform.end", {"requestId": rec.get("requestId")}))
-        out.append(msg("platform.report", {"requestId": rec.get("requestId"), "metrics": rec.get("metrics", {})}))
+        out.append(
+            msg("platform.report", {"requestId": rec.get("requestId"), "metrics": rec.get("metrics", {})})
+        )
         return out
     if event.type == "platform.telemetrySubscription":
         return [msg("platform.logsSubscription", rec)]
@@ -59,12 +68,14 @@ def add_routes(app: web.Application, sandbox: Sandbox) -> None:
         agent = lookup_agent(request, sandbox)
         if isinstance(agent, web.Response):
             return agent
-        if agent.subscribed_api == "telemetry":
-            return error(
-                403, "Logs.AlreadySubscribedToTelemetryAPI", "Extension already subscribed to the Telemetry API"
-            )
         if not sandbox.hub.subscriptions_open:
             return error(403, "Logs.SubscriptionClosed", "Logs API subscription is closed")
+        if agent.subscribed_api == "telemetry":
+            return error(
+                403,
+                "Logs.AlreadySubscribedToTelemetryAPI",
+                "Extension already subscribed to the Telemetry API",
+            )
         parsed = parse_subscription(await request.read(), "logs")
         if not isinstance(parsed, Subscription):
             return error(400, "Logs.ValidationError", "; ".join(parsed))

@@ -154,7 +154,9 @@ class Invocation:
     answered_mono: float | None = None
     answered: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def answer(self, status: Literal["success", "error", "timeout"], body: bytes, error_type: str | None) -> bool:
+    def answer(
+        self, status: Literal["success", "error", "timeout"], body: bytes, error_type: str | None
+    ) -> bool:
         """Give the invoker its result (only the first answer counts)."""
         if self.status is not None:
             return False

@@ -24,12 +24,12 @@ class Notifier:
                 fut.set_result(None)
         self._waiters.clear()
 
-    async def wait(self, timeout: float | None) -> None:
-        """Return at the next notify or after ``timeout`` seconds, whichever comes first."""
+    async def wait(self, within_s: float | None) -> None:
+        """Return at the next notify or after ``within_s`` seconds, whichever comes first."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.add(fut)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(fut), timeout)
+                await asyncio.wait_for(asyncio.shield(fut), within_s)
         finally:
             self._waiters.discard(fut)

@@ -75,10 +75,10 @@ class ManagedProcess:
             return None
         return stat.rsplit(")", 1)[1].split()[0]
 
-    async def wait_exit(self, timeout: float | None) -> bool:
+    async def wait_exit(self, within_s: float | None) -> bool:
         """Wait until the process exited; False on timeout."""
         try:
-            await asyncio.wait_for(self.exited.wait(), timeout)
+            await asyncio.wait_for(self.exited.wait(), within_s)
         except TimeoutError:
             return False
         return True
@@ -89,10 +89,10 @@ class ManagedProcess:
         self.signal_group(signal.SIGCONT)
         await self.wait_exit(5.0)
 
-    async def drain_output(self, timeout: float) -> None:
+    async def drain_output(self, within_s: float) -> None:
         """Wait (bounded) until the output readers have seen EOF."""
         if self._readers:
-            await asyncio.wait(self._readers, timeout=timeout)
+            await asyncio.wait(self._readers, timeout=within_s)
         for task in self._readers:
             task.cancel()
 

@@ -99,19 +99,21 @@ class TelemetryHub:
                 subscriber.offer(event)
             self._subscribers[name] = subscriber
             state = "Subscribed"
-        self.emit("platform.telemetrySubscription", {"name": name, "state": state, "types": sorted(sub.types)})
+        self.emit(
+            "platform.telemetrySubscription", {"name": name, "state": state, "types": sorted(sub.types)}
+        )
 
     def subscribers(self) -> dict[str, Subscriber]:
         return dict(self._subscribers)
 
     # ---- delivery control ------------------------------------------------------------------
-    async def flush(self, timeout: float) -> None:
-        """Deliver everything buffered now (bounded by ``timeout``)."""
+    async def flush(self, within_s: float) -> None:
+        """Deliver everything buffered now (bounded by ``within_s`` seconds)."""
         subs = list(self._subscribers.values())
         if not subs:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(s.flush() for s in subs)), timeout)
+            await asyncio.wait_for(asyncio.gather(*(s.flush() for s in subs)), within_s)
 
     async def close_subscribers(self) -> None:
         """End of an environment: stop every delivery task (listeners are gone)."""

@@ -52,8 +52,8 @@ def main(argv: list[str]) -> int:
     cache_sockets = BoundSockets(None, None, [])
     telemetry_sock = None
     if settings is not None and not settings.disabled:
-        if settings.cache.enabled:
-            cache_sockets = bind_cache_sockets(settings.cache)
+        # Bound even with CACHE_ENABLED=false: like AWS's layer, the endpoint then answers uncached.
+        cache_sockets = bind_cache_sockets(settings.cache)
         if settings.telemetry.enabled:
             telemetry_sock = bind_listener_socket(settings.telemetry.port, runtime_api)
 

@@ -42,7 +42,25 @@ class Boot:
 
 
 def run(boot: Boot) -> int:
-    return asyncio.run(_run(boot))
+    """Run the extension; if building it fails unexpectedly, stay registered but idle.
+
+    An extension that exits during init or an invoke fails the function (Extension.Crash), so a
+    bug of ours degrades to "no telemetry" with one log line instead."""
+    try:
+        return asyncio.run(_run(boot))
+    except Exception:
+        log.exception("lambda-sidecar failed to start; continuing idle (no telemetry, no cache)")
+        return asyncio.run(_idle(boot))
+
+
+async def _idle(boot: Boot) -> int:
+    client = ExtensionsApiClient(boot.runtime_api, boot.registration.extension_id)
+    try:
+        while (await client.next_event()).event_type != "SHUTDOWN":
+            pass
+    finally:
+        await client.close()
+    return 0
 
 
 async def _run(boot: Boot) -> int:
@@ -52,12 +70,11 @@ async def _run(boot: Boot) -> int:
     client = ExtensionsApiClient(boot.runtime_api, boot.registration.extension_id)
     if settings.disabled:
         log.info("SIDECAR_DISABLED is set: idle until SHUTDOWN")
-        await client.next_event()
         await client.close()
-        return 0
+        return await _idle(boot)
 
     cache = None
-    if settings.cache.enabled and (boot.cache_sockets.secrets or boot.cache_sockets.appconfig):
+    if boot.cache_sockets.secrets or boot.cache_sockets.appconfig:
         from extension.cache.service import CacheService
 
         cache = CacheService(settings, stats, boot.cache_sockets)
@@ -65,14 +82,16 @@ async def _run(boot: Boot) -> int:
 
     resource = build_resource(settings, boot.registration.account_id)
     processor = TelemetryProcessor(settings, resource, stats)
-    destinations = build_destinations(settings, stats, cache.resolve_reference if cache else None)
+    destinations = build_destinations(settings, stats, cache.resolve_reference if cache else None, resource)
     tracker = InvocationTracker()
     pipeline = Pipeline(processor, destinations, tracker, stats)
 
     listener: TelemetryApiSource | None = None
     state = SubscriptionState.FAILED
     if boot.telemetry_sock is not None:
-        listener = TelemetryApiSource(boot.telemetry_sock, pipeline.ingest, stats, settings.telemetry.max_bytes)
+        listener = TelemetryApiSource(
+            boot.telemetry_sock, pipeline.ingest, stats, settings.telemetry.max_bytes
+        )
         await listener.start()
         state, _ = await subscribe(client, settings.telemetry, listener.port)
     await asyncio.gather(*(d.start() for d in destinations))

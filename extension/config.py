@@ -37,6 +37,9 @@ AWS_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
 AWS_SESSION_TOKEN = "AWS_SESSION_TOKEN"
 AWS_TOKEN = "AWS_TOKEN"  #: Cache token override (SMA); `file:///path` reads a file.
 AWS_CONTAINER_AUTHORIZATION_TOKEN = "AWS_CONTAINER_AUTHORIZATION_TOKEN"  #: SnapStart fallback token.
+AWS_CONTAINER_CREDENTIALS_FULL_URI = (
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI"  #: credentials endpoint (SnapStart: no AWS_ACCESS_KEY_ID set).
+)
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"  #: botocore's global endpoint override (LocalStack, moto).
 AWS_ENDPOINT_URL_SECRETS_MANAGER = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
 AWS_ENDPOINT_URL_SSM = "AWS_ENDPOINT_URL_SSM"
@@ -298,6 +301,10 @@ class AwsSettings:
     endpoint_secrets_manager: str | None
     endpoint_ssm: str | None
     endpoint_appconfigdata: str | None
+    #: Container credentials provider (SnapStart functions get credentials here, not in env vars);
+    #: GET with `Authorization: <container_authorization_token>`. Used when no static keys are set.
+    container_credentials_uri: str | None = None
+    container_authorization_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -691,6 +698,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         endpoint_secrets_manager=env.get(AWS_ENDPOINT_URL_SECRETS_MANAGER) or None,
         endpoint_ssm=env.get(AWS_ENDPOINT_URL_SSM) or None,
         endpoint_appconfigdata=env.get(AWS_ENDPOINT_URL_APPCONFIGDATA) or None,
+        container_credentials_uri=env.get(AWS_CONTAINER_CREDENTIALS_FULL_URI) or None,
+        container_authorization_token=env.get(AWS_CONTAINER_AUTHORIZATION_TOKEN) or None,
     )
     settings = Settings(
         function=function,

@@ -37,7 +37,6 @@ class Pipeline:
         self._tracker = tracker
         self._stats = stats
         self._clock_ns = clock_ns
-        self._raw_wanted = any(d.wants_raw_events for d in self._destinations)
 
     @property
     def destinations(self) -> list[Destination]:
@@ -79,13 +78,10 @@ class Pipeline:
         await self._gather(d.shutdown(deadline) for d in self._destinations)
 
     def _offer(self, signals: Signals) -> None:
-        if not signals:
-            return
-        lean = signals if not signals.raw_events else Signals(signals.spans, signals.logs, signals.metrics)
-        for dest in self._destinations:
-            chosen = signals if dest.wants_raw_events else lean
-            if chosen:
-                dest.offer(chosen)
+        """Every destination takes the kinds of records it exports and ignores the rest."""
+        if signals:
+            for dest in self._destinations:
+                dest.offer(signals)
 
     async def _gather(self, coros: object) -> None:
         results = await asyncio.gather(*coros, return_exceptions=True)  # type: ignore[misc]

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ JSON_11 = "application/x-amz-json-1.1"
 REST_JSON = "application/json"
 ALGORITHM = "AWS4-HMAC-SHA256"
 USER_AGENT = "lambda-sidecar"
+CREDENTIALS_MARGIN_S = 300.0  # refresh container credentials this long before they expire
+CREDENTIALS_TIMEOUT_S = 2.0
 
 #: service id -> (signing name, host prefix)
 SERVICES = {
@@ -108,7 +111,7 @@ def sign(
     """Return `headers` plus Host, X-Amz-Date, X-Amz-Security-Token and Authorization (SigV4).
 
     The query string in `url` must already be URI-encoded the way it is sent."""
-    amz_date = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    amz_date = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
     out = dict(headers)
     out["Host"] = _host(url)
@@ -165,25 +168,66 @@ class AwsClient:
         self._aws = aws
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._credentials_lock = asyncio.Lock()
+        self._container_credentials: tuple[Credentials, float] | None = None
         self.calls = 0  # upstream HTTP attempts, for tests and counters
 
     @property
     def default_region(self) -> str:
         return self._aws.region
 
-    def credentials(self) -> Credentials:
+    async def credentials(self) -> Credentials:
+        """Static keys from the environment, else the container credentials provider (SnapStart),
+        cached until five minutes before they expire."""
         aws = self._aws
-        if not aws.access_key_id or not aws.secret_access_key:
+        if aws.access_key_id and aws.secret_access_key:
+            return Credentials(aws.access_key_id, aws.secret_access_key, aws.session_token)
+        if not aws.container_credentials_uri:
             raise UpstreamError(
                 "MissingAuthenticationTokenException",
-                "no AWS credentials in the extension's environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
+                "no AWS credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
                 403,
             )
-        return Credentials(aws.access_key_id, aws.secret_access_key, aws.session_token)
+        async with self._credentials_lock:
+            cached = self._container_credentials
+            if cached is not None and cached[1] - time.time() > CREDENTIALS_MARGIN_S:
+                return cached[0]
+            self._container_credentials = await self._fetch_container_credentials(
+                aws.container_credentials_uri
+            )
+            return self._container_credentials[0]
+
+    async def _fetch_container_credentials(self, uri: str) -> tuple[Credentials, float]:
+        headers = {}
+        if self._aws.container_authorization_token:
+            headers["Authorization"] = self._aws.container_authorization_token
+        try:
+            async with self._client().get(
+                uri, headers=headers, timeout=aiohttp.ClientTimeout(total=CREDENTIALS_TIMEOUT_S)
+            ) as resp:
+                data = await resp.read()
+                if resp.status != 200:
+                    raise UpstreamError(
+                        "CredentialsError", f"credentials provider answered {resp.status}", 502
+                    )
+            doc = json.loads(data)
+            expires = dt.datetime.fromisoformat(str(doc.get("Expiration", "")).replace("Z", "+00:00"))
+            creds = Credentials(
+                str(doc["AccessKeyId"]), str(doc["SecretAccessKey"]), doc.get("Token") or None
+            )
+        except UpstreamError:
+            raise
+        except TimeoutError as exc:
+            raise UpstreamTimeout("the container credentials provider did not answer") from exc
+        except (aiohttp.ClientError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UpstreamUnreachable(
+                f"cannot get credentials from the container provider: {type(exc).__name__}"
+            ) from exc
+        return creds, expires.timestamp()
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=max(1, self._max_connections), enable_cleanup_closed=True)
+            connector = aiohttp.TCPConnector(limit=max(1, self._max_connections))
             self._session = aiohttp.ClientSession(
                 connector=connector, headers={"User-Agent": USER_AGENT}, auto_decompress=True
             )
@@ -223,7 +267,7 @@ class AwsClient:
     ) -> RestResponse:
         """Send one signed request; 2xx -> RestResponse, anything else -> UpstreamError."""
         region = region or self._aws.region
-        credentials = self.credentials()
+        credentials = await self.credentials()
         url = endpoint_for(self._aws, service, region) + path + (f"?{query}" if query else "")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -236,7 +280,7 @@ class AwsClient:
                 service=SERVICES[service][0],
                 region=region,
                 credentials=credentials,
-                now=dt.datetime.now(dt.timezone.utc),
+                now=dt.datetime.now(dt.UTC),
             )
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -258,7 +302,9 @@ class AwsClient:
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
                 # Typically a pooled connection that died during a freeze: one retry on a fresh one.
                 if attempt == 2:
-                    raise UpstreamUnreachable(f"connection to {service} failed: {type(exc).__name__}") from exc
+                    raise UpstreamUnreachable(
+                        f"connection to {service} failed: {type(exc).__name__}"
+                    ) from exc
             except TimeoutError as exc:
                 raise UpstreamTimeout(f"{service} did not answer within {timeout_s:.3g} s") from exc
             except aiohttp.ClientError as exc:

@@ -57,7 +57,12 @@ class UpstreamError(Exception):
 
     @property
     def retryable(self) -> bool:
-        return self.code in THROTTLING_CODES or self.code in SERVER_CODES or self.status >= 500 or self.status == 429
+        return (
+            self.code in THROTTLING_CODES
+            or self.code in SERVER_CODES
+            or self.status >= 500
+            or self.status == 429
+        )
 
     @property
     def not_found(self) -> bool:

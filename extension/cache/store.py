@@ -281,8 +281,9 @@ class CacheStore(Generic[K, V]):
         now = self._clock()
         reaped = 0
         for key, flight in list(self._flights.items()):
-            if flight.task is not None and not 0 <= now - flight.started <= max_age_s:
-                flight.task.cancel()
+            if not 0 <= now - flight.started <= max_age_s:
+                if flight.task is not None:
+                    flight.task.cancel()
                 self._flights.pop(key, None)
                 _settle(flight.future, UpstreamUnreachable("the AWS call was interrupted"))
                 reaped += 1

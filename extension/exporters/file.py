@@ -2,7 +2,7 @@
 
 Meant for `/tmp` debugging and tests, so it must never fill Lambda's small `/tmp`: when the next
 write would take the file past `max_bytes`, it is rotated once to `<path>.1` (replacing the
-previous one), so at most about 2 × `max_bytes` is on disk. Writes are small, appended and
+previous one), so at most about 2 x `max_bytes` is on disk. Writes are small, appended and
 flushed in one call on the loop; that is cheaper than handing them to a thread.
 """
 

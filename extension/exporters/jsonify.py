@@ -63,7 +63,11 @@ def span_dict(span: SpanData) -> dict[str, Any]:
             {"name": e.name, "timeUnixNano": e.time_ns, "attributes": dict(e.attributes)} for e in span.events
         ],
         "links": [
-            {"traceId": hex_id(link.trace_id), "spanId": hex_id(link.span_id), "attributes": dict(link.attributes)}
+            {
+                "traceId": hex_id(link.trace_id),
+                "spanId": hex_id(link.span_id),
+                "attributes": dict(link.attributes),
+            }
             for link in span.links
         ],
         "flags": 1 if span.sampled else 0,

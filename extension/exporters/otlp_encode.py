@@ -42,7 +42,11 @@ from extension.signals import Attributes, LogData, Measurement, MetricKind, Reso
 
 SCOPE_NAME = "lambda-sidecar"
 #: Histogram bounds for millisecond durations: Lambda durations span 1 ms to 15 minutes.
-MS_BOUNDS: tuple[float, ...] = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 900000)
+# fmt: off
+MS_BOUNDS: tuple[float, ...] = (
+    1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 900000,
+)
+# fmt: on
 #: The OpenTelemetry SDK's default explicit bounds, for every other unit.
 DEFAULT_BOUNDS: tuple[float, ...] = (0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000)
 _DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA

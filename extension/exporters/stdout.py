@@ -97,7 +97,7 @@ def emf_lines(measurements: Sequence[Measurement], resource: Resource, namespace
         dims = {FUNCTION_DIMENSION: fname}
         props: dict[str, Any] = {}
         for k, v in attrs.items():
-            if k == FUNCTION_DIMENSION or k == SELF_JSON_KEY or k == "_aws":
+            if k in (FUNCTION_DIMENSION, SELF_JSON_KEY, "_aws"):
                 continue
             if _is_dimension(k, v) and len(dims) < MAX_DIMENSIONS:
                 dims[k] = _dimension_value(v)
@@ -174,6 +174,8 @@ class StdoutExporter:
                 stream.write("\n".join(lines) + "\n")
                 stream.flush()
             return ExportResult.success()
+        except BlockingIOError:  # a full non-blocking pipe: try again later
+            return ExportResult.retryable("stdout would block")
         except (OSError, ValueError) as exc:  # closed or broken stdout: retrying will not help
             return ExportResult.permanent(f"stdout write failed: {type(exc).__name__}")
         except Exception as exc:

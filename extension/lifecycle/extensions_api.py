@@ -76,7 +76,10 @@ class ExtensionsApiClient:
         async with self._http().post(
             f"{self._base}{API_PREFIX}/exit/error",
             json={"errorMessage": message, "errorType": error_type},
-            headers={"Lambda-Extension-Identifier": self._id, "Lambda-Extension-Function-Error-Type": error_type},
+            headers={
+                "Lambda-Extension-Identifier": self._id,
+                "Lambda-Extension-Function-Error-Type": error_type,
+            },
             timeout=aiohttp.ClientTimeout(total=2),
         ) as resp:
             await resp.read()

@@ -32,7 +32,12 @@ class Registration:
 
 
 def _request(
-    runtime_api: str, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float | None
+    runtime_api: str,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    timeout: float | None,
 ) -> tuple[int, dict[str, str], bytes]:
     host, _, port = runtime_api.partition(":")
     conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)

@@ -174,4 +174,3 @@ class BoundedBuffer:
             self._bytes -= size
             dropped += 1
         count_drop(self._stats, self._label, "queue_full", dropped)
-

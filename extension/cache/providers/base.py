@@ -62,7 +62,7 @@ def iso_ms(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, int | float):
-        moment = dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
+        moment = dt.datetime.fromtimestamp(float(value), dt.UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     return None
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from extension.sources.telemetry_api.schema import TelemetryEvent, parse_batch
 from extension.stats import Stats
 
-#: Lambda sends at most ~2 × maxBytes plus metadata per POST; allow generous headroom.
+#: Lambda sends at most ~2 x maxBytes plus metadata per POST; allow generous headroom.
 BODY_LIMIT_FACTOR = 4
 
 

@@ -197,6 +197,7 @@ class ParseResult:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _INF = float("inf")
+_MAX_NS = 2**63 - 1
 _LOOSE_TIME = re.compile(
     r"\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.:,](\d{1,9}))?\s*"
     r"(Z|z|[+-]\d{2}(?::?\d{2})?)?\s*$"
@@ -204,7 +205,13 @@ _LOOSE_TIME = re.compile(
 
 
 def parse_time_ns(value: object) -> int | None:
-    """Epoch ns from an ISO-8601-ish string (or a number of s/ms/us/ns); None when unreadable."""
+    """Epoch ns from an ISO-8601-ish string (or a number of s/ms/us/ns); None when unreadable or
+    outside 1970..2262 (OTLP carries times as fixed64 ns; a garbage year must not break encoding)."""
+    ns = _time_ns(value)
+    return ns if ns is not None and 0 < ns <= _MAX_NS else None
+
+
+def _time_ns(value: object) -> int | None:
     if isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value)

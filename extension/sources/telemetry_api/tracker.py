@@ -61,12 +61,12 @@ class InvocationTracker:
             if not fut.done():
                 fut.set_result(None)
 
-    async def wait_runtime_done(self, request_id: str, timeout: float) -> bool:
+    async def wait_runtime_done(self, request_id: str, limit_s: float) -> bool:
         fut = self._get(request_id).runtime_done
         if fut.done():
             return True
         try:
-            await asyncio.wait_for(asyncio.shield(fut), max(0.0, timeout))
+            await asyncio.wait_for(asyncio.shield(fut), max(0.0, limit_s))
             return True
         except TimeoutError:
             return False
@@ -74,10 +74,10 @@ class InvocationTracker:
     def awaiting_report(self) -> list[str]:
         return [rid for rid, req in self._requests.items() if not req.report.done()]
 
-    async def wait_reports(self, timeout: float) -> bool:
+    async def wait_reports(self, limit_s: float) -> bool:
         """Wait until every expected request has its report (the last one arrives at SHUTDOWN)."""
         pending = [asyncio.shield(r.report) for r in self._requests.values() if not r.report.done()]
         if not pending:
             return True
-        _, not_done = await asyncio.wait(pending, timeout=max(0.0, timeout))
+        _, not_done = await asyncio.wait(pending, timeout=max(0.0, limit_s))
         return not not_done

@@ -1,0 +1,211 @@
+"""Blocking Python API: :class:`LambdaEnvironment`, a context manager around one :class:`Sandbox`.
+
+The sandbox lives on its own asyncio loop in a background thread, so tests (and the CLI) can
+call ``invoke()``/``spindown()`` synchronously while extension and runtime processes talk to
+the emulator's HTTP server concurrently. Leaving the context spins down and kills every
+process group of the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from emulator.config import DEFAULT_FUNCTION_NAME, DEFAULT_REGION, INIT_TIMEOUT_S, FunctionConfig
+from emulator.lifecycle import EnvState, Sandbox
+from emulator.model import ExtensionOutcome, InvokeResult
+from emulator.tracing import TraceContext
+
+T = TypeVar("T")
+OutputEcho = bool | Callable[[str, str], None]
+
+
+def _stderr_echo(source: str, line: str) -> None:
+    sys.stderr.write("".join(f"[{source}] {part}\n" for part in line.split("\n")))
+    sys.stderr.flush()
+
+
+class LambdaEnvironment:
+    """A local Lambda execution environment running real extension and runtime processes.
+
+    ``with LambdaEnvironment(opt_dir=..., task_dir=..., handler="app.handler") as env:`` starts
+    the API server and runs init (a failed init is retried inside the first invoke, as Lambda
+    does); ``env.invoke(event)`` runs one invocation and returns when its invoke phase is over
+    (runtime and every extension back in ``next``); ``env.spindown()`` sends SHUTDOWN(spindown).
+    """
+
+    def __init__(
+        self,
+        opt_dir: Path | str,
+        task_dir: Path | str,
+        handler: str,
+        timeout_s: float = 3.0,
+        memory_mb: int = 128,
+        env: dict[str, str] | None = None,
+        freeze: bool = False,
+        telemetry_log: Path | str | None = None,
+        function_name: str = DEFAULT_FUNCTION_NAME,
+        *,
+        region: str = DEFAULT_REGION,
+        init_timeout_s: float = INIT_TIMEOUT_S,
+        subscriber_cap_bytes: int | None = None,
+        echo_output: OutputEcho = True,
+    ) -> None:
+        self.config = FunctionConfig(
+            opt_dir=Path(opt_dir),
+            task_dir=Path(task_dir),
+            handler=handler,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            env=dict(env or {}),
+            freeze=freeze,
+            telemetry_log=Path(telemetry_log) if telemetry_log is not None else None,
+            function_name=function_name,
+            region=region,
+            init_timeout_s=init_timeout_s,
+            subscriber_cap_bytes=subscriber_cap_bytes,
+        )
+        if echo_output is True:
+            self._echo: Callable[[str, str], None] | None = _stderr_echo
+        elif echo_output is False:
+            self._echo = None
+        else:
+            self._echo = echo_output
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._sandbox: Sandbox | None = None
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+
+    # ---- context management ----------------------------------------------------------------
+    def __enter__(self) -> LambdaEnvironment:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the loop thread and the API server, then run the cold-start init."""
+        if self._loop is not None:
+            return
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="lambda-emulator", daemon=True)
+        self._thread.start()
+        try:
+            self._sandbox = self._call(self._make_sandbox())
+            self._call(self._sandbox.start())
+            self._call(self._sandbox.initialize())
+        except BaseException:
+            self.close()
+            raise
+
+    async def _make_sandbox(self) -> Sandbox:
+        return Sandbox(self.config, on_output=self._echo)
+
+    def close(self) -> None:
+        """Spin down (if running), kill every process group, stop the loop thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        for future in list(self._pending):  # e.g. an invoke interrupted by Ctrl-C in another thread
+            future.cancel()
+        try:
+            if self._sandbox is not None:
+                self._call(self._sandbox.close())
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            if not loop.is_running():
+                loop.close()
+            self._loop = self._thread = None
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None:
+            coro.close()
+            raise RuntimeError("the environment is not running (use it as a context manager)")
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        self._pending.add(future)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # interrupted (e.g. Ctrl-C): stop the operation on the loop too
+            raise
+        finally:
+            self._pending.discard(future)
+
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            raise RuntimeError("the environment is not running (use it as a context manager)")
+        return self._sandbox
+
+    # ---- operations ------------------------------------------------------------------------
+    def invoke(
+        self, event: Any = None, *, payload: bytes | None = None, trace_header: str | None = None
+    ) -> InvokeResult:
+        """Invoke once with ``event`` (JSON-encoded; default ``{}``) or raw ``payload`` bytes.
+
+        Blocks until the invoke phase is over (or failed/timed out and the environment was
+        reset). ``duration_ms`` is the time until the response was available to the invoker.
+        """
+        body = payload if payload is not None else json.dumps({} if event is None else event).encode()
+        trace = TraceContext(value=trace_header, span_id=TraceContext.new().span_id) if trace_header else None
+        inv = self._call(self.sandbox.invoke(body, trace))
+        return inv.result()
+
+    def spindown(self) -> None:
+        """SHUTDOWN(spindown) now; the next ``invoke()`` cold-starts a new environment."""
+        self._call(self.sandbox.spindown())
+
+    # ---- inspection ------------------------------------------------------------------------
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every Telemetry API event produced so far, as ``{"time", "type", "record"}``."""
+        return list(self.sandbox.hub.events)
+
+    def events_of(self, type_: str) -> list[dict[str, Any]]:
+        """The recorded events of one type (e.g. ``"platform.report"``)."""
+        return [e for e in self.sandbox.hub.events if e["type"] == type_]
+
+    @property
+    def extension_outcomes(self) -> dict[str, ExtensionOutcome]:
+        """Per extension name, how it fared in the most recent environment that shut down."""
+        return dict(self.sandbox.outcomes)
+
+    @property
+    def extension_history(self) -> list[ExtensionOutcome]:
+        """Outcomes of every environment so far (one entry per extension per shutdown/reset)."""
+        return list(self.sandbox.outcome_history)
+
+    @property
+    def runtime_api(self) -> str:
+        """``127.0.0.1:<port>`` (the value of ``AWS_LAMBDA_RUNTIME_API``)."""
+        return self.sandbox.runtime_api
+
+    @property
+    def output_lines(self) -> list[tuple[str, str]]:
+        """Captured ``(source, line)`` pairs; source is ``"function"`` or the extension's name."""
+        return list(self.sandbox.output_lines)
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """PIDs of the live processes: extension names and ``"runtime"``."""
+        return self._call(self._pids())
+
+    async def _pids(self) -> dict[str, int]:
+        return {p.name: p.pid for p in self.sandbox.live_processes()}
+
+    @property
+    def frozen(self) -> bool:
+        return self.sandbox.frozen
+
+    @property
+    def initialized(self) -> bool:
+        """True when the environment is initialised and idle (not cold, not reset)."""
+        return self.sandbox.state == EnvState.READY

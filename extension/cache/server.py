@@ -1,0 +1,350 @@
+"""The two local HTTP endpoints: 2773 (AWS Parameters and Secrets extension + SMA compatible) and
+2772 (AppConfig agent compatible), as aiohttp apps served on the sockets bound before register.
+
+Routing is done by hand on the raw path: a secret name may contain `/` (and `%2F` in `/v1/...`),
+and the order of checks is part of the contract (XFF refused, then the token, then the path,
+then the method). Every handler answers; nothing raises out of here, errors never echo the token
+or a value, and a bug becomes a 500 `InternalFailure` without a traceback in the body.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, unquote
+
+from aiohttp import web
+
+from extension.cache.errors import UpstreamError
+from extension.cache.providers.appconfig import filter_flags
+from extension.cache.providers.base import SECRETS, SSM, CacheKey, ConfigPayload, Payload
+from extension.cache.store import Lookup
+from extension.config import AppConfigTarget
+from extension.log import get_logger
+from extension.stats import Stats
+
+TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
+MAX_INFLIGHT = 128  # concurrent local requests per port before 429
+MAX_BATCH_ITEMS = 50
+VERSION = "lambda-sidecar/0.1.0"
+
+_log = get_logger("cache")
+_CONFIG_PATH = re.compile(r"^/applications/([^/]+)/environments/([^/]+)/configurations/([^/]+)/?$")
+_PARAM_PATHS = ("/systemsmanager/parameters/get", "/systemsmanager/parameters/get/")
+_BOOLS = {"true": True, "1": True, "false": False, "0": False}
+_KNOWN_PARAMS = frozenset(
+    {
+        "secretId",
+        "versionId",
+        "versionStage",
+        "refreshNow",
+        "jsonKey",
+        "name",
+        "version",
+        "label",
+        "withDecryption",
+    }
+)
+
+
+class Backend(Protocol):
+    """What the endpoints need from the cache service."""
+
+    async def lookup(self, key: CacheKey, *, force: bool) -> Lookup[Payload]: ...
+
+    async def lookup_config(self, target: AppConfigTarget, *, force: bool) -> Lookup[ConfigPayload]: ...
+
+
+class BadRequest(Exception):
+    """A request we answer with 400 (message is safe to echo: parameter names only)."""
+
+
+def json_response(status: int, doc: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(doc, separators=(",", ":")).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return json_response(status, {"__type": code, "message": message})
+
+
+def cache_headers(found: Lookup[Any]) -> dict[str, str]:
+    return {"X-Cache": found.status, "Age": str(int(found.age_s))}
+
+
+def parse_bool(params: dict[str, str], name: str, default: bool = False) -> bool:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    value = _BOOLS.get(raw.strip().lower())
+    if value is None:
+        raise BadRequest(f"{name} must be true or false")
+    return value
+
+
+def split_query(query_string: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """First value of each parameter (as the AWS agent reads them) and all values."""
+    first: dict[str, str] = {}
+    every: dict[str, list[str]] = {}
+    for name, value in parse_qsl(query_string, keep_blank_values=True):
+        first.setdefault(name, value)
+        every.setdefault(name, []).append(value)
+    return first, every
+
+
+def secret_key(secret_id: str, params: dict[str, str]) -> CacheKey:
+    if not secret_id:
+        raise BadRequest("missing required parameter secretId")
+    return CacheKey(SECRETS, secret_id, params.get("versionId", ""), params.get("versionStage", ""))
+
+
+def parameter_key(params: dict[str, str]) -> CacheKey:
+    name = params.get("name", "")
+    if not name:
+        raise BadRequest("missing required parameter name")
+    version = params.get("version", "")
+    label = "" if version else params.get("label", "")
+    return CacheKey(SSM, name, version, label, parse_bool(params, "withDecryption"))
+
+
+def extract_json_key(payload: Payload, json_key: str) -> web.Response:
+    """`jsonKey=`: just one key of a JSON SecretString (strings as text/plain, others as JSON)."""
+    raw = payload.doc.get("SecretString")
+    try:
+        doc = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return error_response(400, "InvalidRequestException", "the secret is not a JSON object")
+    if json_key not in doc:
+        return error_response(404, "JsonKeyNotFound", "the secret has no such JSON key")
+    value = doc[json_key]
+    if isinstance(value, str):
+        return web.Response(text=value, content_type="text/plain")
+    return json_response(200, value)
+
+
+class Limiter:
+    """Counts requests in progress on one port; over the cap the caller answers 429."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.active = 0
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _guard(limiter: Limiter, stats: Stats, port: str, inner: Handler) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if limiter.active >= limiter.cap:
+            stats.add("cache_rejected", label="concurrency")
+            return error_response(429, "TooManyRequestsException", "too many concurrent requests")
+        limiter.active += 1
+        try:
+            return await inner(request)
+        except Exception:
+            stats.add("internal_errors", label=f"cache_{port}")
+            _log.exception("cache endpoint failed on an unexpected error")
+            return error_response(500, "InternalFailure", "internal error in lambda-sidecar")
+        finally:
+            limiter.active -= 1
+
+    return handle
+
+
+def _token_ok(request: web.Request, token: str | None) -> bool:
+    given = request.headers.get(TOKEN_HEADER)
+    if token is None or given is None:
+        return False
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+class SecretsEndpoint:
+    """Port 2773."""
+
+    def __init__(self, backend: Backend, token: str | None, stats: Stats) -> None:
+        self._backend = backend
+        self._token = token
+        self._stats = stats
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if "X-Forwarded-For" in request.headers:
+            return error_response(400, "InvalidRequestException", "forwarded requests are not accepted")
+        path = request.rel_url.raw_path
+        if path == "/ping":
+            return web.Response(text="healthy")
+        if not _token_ok(request, self._token):
+            self._stats.add("cache_rejected", label="token")
+            return error_response(
+                403, "AccessDeniedException", "missing or invalid X-Aws-Parameters-Secrets-Token"
+            )
+        is_batch = path == "/sidecar/v1/batch"
+        known = path == "/secretsmanager/get" or path in _PARAM_PATHS or path.startswith("/v1/") or is_batch
+        if not known:
+            return error_response(404, "NotFound", "unknown path")
+        if request.method != "GET" and not (is_batch and request.method == "POST"):
+            return error_response(405, "MethodNotAllowed", "only GET is supported")
+        params, _ = split_query(request.query_string)
+        if _log.isEnabledFor(logging.DEBUG):
+            unknown = sorted(set(params) - _KNOWN_PARAMS)
+            if unknown:
+                _log.debug("ignored query parameters: %s", ", ".join(n[:40] for n in unknown))
+        try:
+            if is_batch:
+                return await self._batch(request)
+            if path in _PARAM_PATHS:
+                key = parameter_key(params)
+            else:
+                secret_id = params.get("secretId", "") if path == "/secretsmanager/get" else unquote(path[4:])
+                key = secret_key(secret_id, params)
+            force = parse_bool(params, "refreshNow")
+        except BadRequest as exc:
+            return error_response(400, "InvalidRequestException", str(exc))
+        try:
+            found = await self._backend.lookup(key, force=force)
+        except UpstreamError as err:
+            return error_response(err.status, err.code, err.message)
+        json_key = params.get("jsonKey")
+        if json_key is not None and key.service == SECRETS:
+            response = extract_json_key(found.value, json_key)
+            response.headers.update(cache_headers(found))
+            return response
+        return web.Response(
+            body=found.value.body, content_type="application/json", headers=cache_headers(found)
+        )
+
+    async def _batch(self, request: web.Request) -> web.Response:
+        """Several secrets and parameters in one local call (GET: repeated `secretId=`/`name=`, POST:
+        JSON `{"secrets": [...], "parameters": [...]}`); per-item errors inside a 200 answer."""
+        keys = await batch_keys(request)
+        if len(keys) > MAX_BATCH_ITEMS:
+            raise BadRequest(f"at most {MAX_BATCH_ITEMS} items per batch")
+        out: dict[str, Any] = {"secrets": {}, "parameters": {}, "errors": {"secrets": {}, "parameters": {}}}
+        for label, key in keys:
+            kind = "secrets" if key.service == SECRETS else "parameters"
+            try:
+                found = await self._backend.lookup(key, force=False)
+            except UpstreamError as err:
+                out["errors"][kind][label] = {
+                    "__type": err.code,
+                    "message": err.message,
+                    "status": err.status,
+                }
+            else:
+                out[kind][label] = found.value.doc
+        return json_response(200, out)
+
+
+async def batch_keys(request: web.Request) -> list[tuple[str, CacheKey]]:
+    params, every = split_query(request.query_string)
+    keys: list[tuple[str, CacheKey]] = []
+    if request.method == "GET":
+        decrypt = parse_bool(params, "withDecryption")
+        keys += [(s, secret_key(s, {})) for s in every.get("secretId", [])]
+        keys += [
+            (n, parameter_key({"name": n, "withDecryption": str(decrypt)})) for n in every.get("name", [])
+        ]
+    else:
+        try:
+            doc = json.loads(await request.read())
+        except ValueError as exc:
+            raise BadRequest("the body is not JSON") from exc
+        if not isinstance(doc, dict):
+            raise BadRequest("the body must be a JSON object")
+        for item in _items(doc, "secrets"):
+            spec = {"secretId": item} if isinstance(item, str) else _str_fields(item)
+            keys.append((spec.get("secretId", ""), secret_key(spec.get("secretId", ""), spec)))
+        for item in _items(doc, "parameters"):
+            spec = {"name": item} if isinstance(item, str) else _str_fields(item)
+            keys.append((spec.get("name", ""), parameter_key(spec)))
+    if not keys:
+        raise BadRequest("missing required parameter secretId or name")
+    return keys
+
+
+def _items(doc: dict[str, Any], field: str) -> list[Any]:
+    items = doc.get(field, [])
+    if not isinstance(items, list) or not all(isinstance(i, str | dict) for i in items):
+        raise BadRequest(f"{field} must be a list of strings or objects")
+    return items
+
+
+def _str_fields(item: dict[str, Any]) -> dict[str, str]:
+    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in item.items()}
+
+
+class AppConfigEndpoint:
+    """Port 2772: errors are text/plain with the AppConfig agent's statuses."""
+
+    def __init__(self, backend: Backend, token: str | None, require_token: bool, stats: Stats) -> None:
+        self._backend = backend
+        self._token = token
+        self._require_token = require_token
+        self._stats = stats
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.rel_url.raw_path
+        if path == "/ping":
+            return web.Response(text=VERSION)
+        if "X-Forwarded-For" in request.headers:
+            return web.Response(status=400, text="forwarded requests are not accepted")
+        if self._require_token and not _token_ok(request, self._token):
+            self._stats.add("cache_rejected", label="token")
+            return web.Response(status=403, text="missing or invalid X-Aws-Parameters-Secrets-Token")
+        match = _CONFIG_PATH.match(path)
+        if match is None:
+            return web.Response(status=404, text="unknown path")
+        if request.method != "GET":
+            return web.Response(status=405, text="only GET is supported")
+        if "Context" in request.headers and self._stats.first_time("appconfig_context"):
+            _log.warning("Context headers are not evaluated (multi-variant flags): serving stored values")
+        target = AppConfigTarget(*(unquote(g) for g in match.groups()))
+        _, every = split_query(request.query_string)
+        try:
+            found = await self._backend.lookup_config(target, force=False)
+        except UpstreamError as err:
+            return web.Response(status=appconfig_status(err), text=err.message or err.code)
+        value = found.value
+        headers = cache_headers(found)
+        if value.configuration_version or value.version_label:
+            headers["Configuration-Version"] = value.configuration_version or value.version_label or ""
+        if value.version_label:
+            headers["Version-Label"] = value.version_label
+        flags = [f for f in every.get("flag", []) if f]
+        if not flags:
+            headers["Content-Type"] = value.content_type
+            return web.Response(body=value.body, headers=headers)
+        try:
+            body = filter_flags(value.body, flags)
+        except KeyError as exc:
+            return web.Response(status=404, text=f"flag not found: {exc.args[0]}")
+        except ValueError:
+            return web.Response(status=400, text="configuration is not a feature flag JSON document")
+        return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def appconfig_status(err: UpstreamError) -> int:
+    """AppConfig agent statuses: 400/404 from the data plane as they are, 504 when the poll timed
+    out with nothing cached, 502 for every other upstream failure."""
+    if err.status in (400, 404):
+        return err.status
+    if err.code == "TimeoutError":
+        return 504
+    if err.code == "InternalFailure":
+        return 500
+    return 502
+
+
+def build_app(handler: Handler, limiter: Limiter, stats: Stats, port: str) -> web.Application:
+    app = web.Application(client_max_size=256 * 1024)
+    app.router.add_route("*", "/{tail:.*}", _guard(limiter, stats, port, handler))
+    return app

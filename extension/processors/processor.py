@@ -1,0 +1,363 @@
+"""The processor façade: typed Telemetry API events -> spans, logs and measurements.
+
+Pure and stateful per execution environment: no I/O, no implicit clock (the clock is injected,
+read once per call). State that must survive batches and freezes (open invocations, the init
+and restore phases, pending links) lives here, bounded. The pipeline calls `process` for each
+batch, `on_invoke` for each INVOKE, `on_shutdown` once, and `health_metrics` at flush points.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from extension.config import Settings
+from extension.processors import platform_lines as lines
+from extension.processors import to_metrics
+from extension.processors.invocations import MAX_OPEN_INVOCATIONS, Invocation, InvocationTable
+from extension.processors.phases import Phase, PhaseTracker
+from extension.processors.redaction import Redactor
+from extension.processors.to_logs import (
+    ERROR,
+    INFO,
+    WARN,
+    Correlation,
+    LogMapper,
+    is_self_record,
+    platform_log,
+)
+from extension.processors.to_spans import invocation_spans, phase_spans
+from extension.signals import LogData, Measurement, Resource, Signals, SpanData, SpanLink
+from extension.sources.telemetry_api.schema import (
+    EventType,
+    ExtensionState,
+    InitStart,
+    LogsDropped,
+    PhaseDone,
+    Report,
+    RuntimeDone,
+    Start,
+    Subscription,
+    TelemetryEvent,
+)
+from extension.stats import Stats
+
+_LOG_SOURCES = {EventType.FUNCTION: "function", EventType.EXTENSION: "extension"}
+_INIT_KINDS = {
+    EventType.INIT_START: "init",
+    EventType.INIT_RUNTIME_DONE: "init",
+    EventType.INIT_REPORT: "init",
+    EventType.RESTORE_START: "restore",
+    EventType.RESTORE_RUNTIME_DONE: "restore",
+    EventType.RESTORE_REPORT: "restore",
+}
+SUPPRESSED_INIT = ("_OTHER", "init did not report; it was re-run in the invoke phase")
+
+
+class _Out:
+    __slots__ = ("logs", "metrics", "raw", "spans")
+
+    def __init__(self) -> None:
+        self.spans: list[SpanData] = []
+        self.logs: list[LogData] = []
+        self.metrics: list[Measurement] = []
+        self.raw: list[Any] = []
+
+    def signals(self) -> Signals:
+        return Signals(tuple(self.spans), tuple(self.logs), tuple(self.metrics), tuple(self.raw))
+
+
+class TelemetryProcessor:
+    """Construction does no I/O. Not thread-safe: owned by the one event loop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        resource: Resource,
+        stats: Stats,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        id_generator: Callable[[int], bytes] = os.urandom,
+        max_open_invocations: int = MAX_OPEN_INVOCATIONS,
+    ) -> None:
+        p = settings.processing
+        self._settings = settings
+        self._resource = resource
+        self._stats = stats
+        self._clock = clock
+        self._fn = settings.function.name
+        self._spans_on, self._metrics_on, self._logs_on = p.spans, p.metrics, p.logs
+        self._platform_logs = p.platform_logs and p.logs
+        self._style = p.span_style
+        self._base = {"faas.name": self._fn}
+        self._table = InvocationTable(stats, max_open_invocations)
+        self._redactor = Redactor.from_settings(p.redact_defaults, p.redact_patterns)
+        self._redact = self._redactor.active
+        self._logs = LogMapper(p, stats)
+        self._health = to_metrics.HealthMetrics(stats)
+        self._phases = PhaseTracker(id_generator)
+        self._pending_links: list[SpanLink] = []
+        # Which invocation a log line without a request id (print output) belongs to. With platform
+        # events subscribed it follows platform.start in the stream, which is ordered with the log
+        # lines; INVOKE N+1 can arrive before N's last lines are delivered, so it must not move it.
+        self._current: Correlation | None = None
+        self._stream_ordered = "platform" in settings.telemetry.types
+        self._coldstart_counted = False
+        self._init_duration_recorded = False
+        self._redacted_reported = 0
+        self._shut_down = False
+
+    # ---------------------------------------------------------------------------------------
+    # Entry points
+    # ---------------------------------------------------------------------------------------
+
+    def process(self, events: Sequence[TelemetryEvent]) -> Signals:
+        now = self._clock()
+        out = _Out()
+        for ev in events:
+            kind = ev.kind
+            source = _LOG_SOURCES.get(kind) if kind is not None else None
+            try:
+                if source is not None:
+                    self._log_event(ev, source, now, out)
+                else:
+                    out.raw.append(ev.raw)
+                    self._platform(ev, now, out)
+            except Exception:  # a shape nobody anticipated must cost one event, not the batch
+                self._stats.add("processing_errors", 1, kind.value if kind is not None else "unknown")
+        self._sync_redactions()
+        return out.signals()
+
+    def _log_event(self, ev: TelemetryEvent, source: str, now: int, out: _Out) -> None:
+        record = ev.record
+        if is_self_record(record):
+            self._stats.add("filtered", 1, "self_log")
+            return
+        raw = ev.raw
+        if self._redact:
+            redacted = self._redactor.value(record)
+            if redacted is not record:
+                record, raw = redacted, {**raw, "record": redacted}
+        if self._logs_on:
+            log = self._logs.record(record, source, ev.time_ns, now, self._table.find, self._current)
+            if log is None:
+                return
+            out.logs.append(log)
+        out.raw.append(raw)
+
+    def on_invoke(self, request_id: str, deadline_ms: int, trace_header: str | None, now_ns: int) -> None:
+        """INVOKE from the Extensions API: the invocation is known even if no telemetry follows."""
+        inv = self._table.get_or_create(request_id)
+        if inv.done:
+            return
+        if inv.invoke_ns is None:
+            inv.invoke_ns = now_ns
+        if 0 < deadline_ms < 2**63 // 1_000_000:
+            inv.deadline_ns = deadline_ms * 1_000_000
+        inv.apply_header(trace_header)
+        if not self._stream_ordered:
+            self._current = inv
+
+    def on_shutdown(self, reason: str, now_ns: int) -> Signals:
+        """Close everything still open. Invocations Lambda never finished get a synthetic ERROR span
+        (`Sandbox.Timedout` on a timeout shutdown, `Runtime.Crash` otherwise) and outcome metrics."""
+        out = _Out()
+        if self._shut_down:
+            return out.signals()
+        self._shut_down = True
+        timeout = reason == "timeout"
+        error_type = "Sandbox.Timedout" if timeout else "Runtime.Crash"
+        for inv in self._table.take_open():
+            if inv.runtime_done is not None or inv.report is not None:
+                self._emit_invocation(inv, out, end_ns=now_ns)
+                continue
+            end = now_ns
+            if timeout and inv.deadline_ns is not None:
+                end = min(inv.deadline_ns, now_ns)
+            message = f"invocation did not complete before shutdown (reason: {reason})"
+            self._emit_invocation(inv, out, end_ns=end, synthetic=(error_type, message))
+            if self._metrics_on and not inv.counted:
+                out.metrics.extend(to_metrics.synthetic(error_type, end, self._base))
+                inv.counted = True
+            if self._logs_on:
+                out.logs.append(platform_log(message, ERROR, end, now_ns, inv, inv.request_id))
+        for ph in self._phases.take_open():
+            msg = f"{ph.kind} did not report before shutdown (reason: {reason})"
+            self._emit_phase(ph, out, end_ns=now_ns, forced_error=(error_type if timeout else "_OTHER", msg))
+        self._pending_links.clear()
+        return out.signals()
+
+    def health_metrics(self, now_ns: int) -> tuple[Measurement, ...]:
+        """Our own counters (events received, dropped{reason}, export failures...) as deltas."""
+        self._sync_redactions()
+        if not self._metrics_on:
+            return ()
+        return self._health.collect(now_ns)
+
+    # ---------------------------------------------------------------------------------------
+    # Platform events
+    # ---------------------------------------------------------------------------------------
+
+    def _platform(self, ev: TelemetryEvent, now: int, out: _Out) -> None:
+        kind, rec, t = ev.kind, ev.record, ev.time_ns if ev.time_ns is not None else now
+        if isinstance(rec, Start) and kind is EventType.START:
+            self._on_start(rec, t, now, out)
+        elif isinstance(rec, RuntimeDone):
+            self._on_runtime_done(rec, t, now, out)
+        elif isinstance(rec, Report):
+            self._on_report(rec, t, now, out)
+        elif kind in _INIT_KINDS and isinstance(rec, InitStart | PhaseDone):
+            self._on_phase(_INIT_KINDS[kind], rec, kind, t, now, out)
+        elif isinstance(rec, LogsDropped):
+            if self._metrics_on:
+                out.metrics.extend(to_metrics.logs_dropped(rec, t, self._base))
+            if self._logs_on:
+                out.logs.append(platform_log(lines.logs_dropped_line(rec), WARN, t, now, None))
+        elif isinstance(rec, ExtensionState):
+            if self._platform_logs:
+                sev = ERROR if rec.error_type else INFO
+                out.logs.append(platform_log(lines.extension_line(rec), sev, t, now, self._current))
+        elif isinstance(rec, Subscription):
+            if self._platform_logs:
+                out.logs.append(platform_log(lines.subscription_line(rec), INFO, t, now, self._current))
+        elif kind is EventType.FAULT:
+            if self._logs_on:
+                out.logs.append(platform_log(str(rec).rstrip("\n"), ERROR, t, now, self._current))
+        elif kind is None:
+            self._on_unknown(ev, t, now, out)
+
+    def _on_start(self, rec: Start, t: int, now: int, out: _Out) -> None:
+        if rec.request_id is None:
+            return
+        inv = self._table.get_or_create(rec.request_id)
+        if self._late(inv):
+            return
+        inv.start, inv.start_ns = rec, t
+        inv.apply_tracing(rec.tracing)
+        self._current = inv
+        if self._platform_logs:
+            out.logs.append(platform_log(lines.start_line(rec), INFO, t, now, inv, inv.request_id))
+
+    def _on_runtime_done(self, rec: RuntimeDone, t: int, now: int, out: _Out) -> None:
+        if rec.request_id is None:
+            return
+        inv = self._table.get_or_create(rec.request_id)
+        if self._late(inv):
+            return
+        inv.runtime_done, inv.runtime_done_ns = rec, t
+        inv.apply_tracing(rec.tracing)
+        if self._metrics_on and not inv.counted:
+            out.metrics.extend(to_metrics.runtime_done(rec, t, self._base))
+        inv.counted = True
+        if self._platform_logs:
+            sev = INFO if rec.status in (None, "success") else ERROR
+            out.logs.append(platform_log(lines.end_line(rec.request_id), sev, t, now, inv, inv.request_id))
+
+    def _on_report(self, rec: Report, t: int, now: int, out: _Out) -> None:
+        if rec.request_id is None:
+            return
+        inv = self._table.get_or_create(rec.request_id)
+        if self._late(inv):
+            return
+        inv.report, inv.report_ns = rec, t
+        inv.apply_tracing(rec.tracing)
+        if rec.init_duration_ms is not None:
+            inv.coldstart = True
+        if self._metrics_on:
+            out.metrics.extend(to_metrics.report(rec, t, self._base, counted=inv.counted))
+            if rec.init_duration_ms is not None and not self._init_duration_recorded:
+                init_type = self._settings.function.initialization_type
+                out.metrics.append(to_metrics.init_duration(rec.init_duration_ms, t, self._base, init_type))
+                if not self._coldstart_counted:
+                    out.metrics.append(to_metrics.coldstart(t, self._base))
+        if rec.init_duration_ms is not None:
+            self._init_duration_recorded = self._coldstart_counted = True
+        inv.counted = True
+        self._emit_invocation(inv, out)
+        self._table.complete(inv)
+        if self._platform_logs:
+            sev = INFO if rec.status in (None, "success") else ERROR
+            out.logs.append(platform_log(lines.report_line(rec), sev, t, now, inv, inv.request_id))
+
+    def _late(self, inv: Invocation) -> bool:
+        if inv.done:
+            self._stats.add("late_events", 1)
+        return inv.done
+
+    def _on_phase(
+        self, kind: str, rec: InitStart | PhaseDone, ev_kind: EventType, t: int, now: int, out: _Out
+    ) -> None:
+        if isinstance(rec, InitStart):
+            ph, previous = self._phases.start(kind, rec, t)
+            if previous is not None:  # a new init while one is open: the previous one failed
+                self._emit_phase(previous, out, end_ns=t, forced_error=SUPPRESSED_INIT)
+            self._current = ph
+            if self._metrics_on and not self._coldstart_counted:
+                out.metrics.append(to_metrics.coldstart(t, self._base))
+            self._coldstart_counted = True
+            if self._platform_logs:
+                out.logs.append(platform_log(lines.phase_start_line(kind, rec), INFO, t, now, ph))
+            return
+        if ev_kind in (EventType.INIT_RUNTIME_DONE, EventType.RESTORE_RUNTIME_DONE):
+            self._phases.runtime_done(kind, rec, t)
+            return
+        ph = self._phases.report(kind, rec, t)
+        self._emit_phase(ph, out)
+        if self._metrics_on:
+            init_type = ph.initialization_type or self._settings.function.initialization_type
+            done_error = ph.runtime_done.error_type if ph.runtime_done is not None else None
+            out.metrics.extend(to_metrics.phase_report(kind, rec, t, self._base, init_type, done_error))
+        if kind == "init":
+            self._init_duration_recorded = True
+        if self._platform_logs:
+            sev = INFO if rec.status in (None, "success") else ERROR
+            out.logs.append(platform_log(lines.phase_report_line(kind, rec), sev, t, now, ph))
+
+    def _on_unknown(self, ev: TelemetryEvent, t: int, now: int, out: _Out) -> None:
+        """Unknown event types are passed through as logs (design note 7), never lost silently."""
+        if not self._logs_on:
+            return
+        body = ev.record if isinstance(ev.record, str | dict | list | int | float | bool) else None
+        attrs: dict[str, Any] = {"telemetry.event.type": ev.type}
+        out.logs.append(platform_log(body, INFO, t, now, None, attributes=attrs))
+
+    # ---------------------------------------------------------------------------------------
+    # Span emission
+    # ---------------------------------------------------------------------------------------
+
+    def _emit_invocation(
+        self,
+        inv: Invocation,
+        out: _Out,
+        *,
+        end_ns: int | None = None,
+        synthetic: tuple[str, str] | None = None,
+    ) -> None:
+        if not self._spans_on:
+            return
+        links = tuple(self._pending_links)
+        self._pending_links.clear()
+        out.spans.extend(
+            invocation_spans(
+                inv, self._fn, self._style, links=links, end_ns=end_ns, synthetic_error=synthetic
+            )
+        )
+
+    def _emit_phase(
+        self, ph: Phase, out: _Out, *, end_ns: int | None = None, forced_error: tuple[str, str] | None = None
+    ) -> None:
+        if not self._spans_on:
+            return
+        default_type = "snap-start" if ph.kind == "restore" else self._settings.function.initialization_type
+        spans = phase_spans(ph, self._fn, self._style, default_type, end_ns=end_ns, forced_error=forced_error)
+        out.spans.extend(spans)
+        # The first invocation span links back to the phase that made this environment ready.
+        self._pending_links.append(SpanLink(ph.trace_id, ph.span_id, {"aws.lambda.phase": ph.kind}))
+
+    def _sync_redactions(self) -> None:
+        delta = self._redactor.count - self._redacted_reported
+        if delta > 0:
+            self._stats.add("redacted", delta)
+            self._redacted_reported = self._redactor.count

@@ -1,0 +1,241 @@
+"""`function` / `extension` records -> OTLP log records (severity, time, request id, trace ids).
+
+Both record shapes are handled: text lines in the Python (`[LEVEL]\\t<ts>\\t<rid>\\t<msg>`) and
+Node (`<ts>\\t<rid>\\t<LEVEL>\\t<msg>`) runtime formats or free text, and JSON records (objects,
+or strings holding an object) whose message becomes the body and whose other fields become
+attributes. This is the hot path (tens of thousands of records per second): regexes are
+precompiled, the common case does one split and one dict lookup, and nothing is allocated per
+record beyond the record itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from extension.config import ProcessingSettings
+from extension.log import SELF_JSON_KEY, is_self_line
+from extension.signals import AttrValue, LogData
+from extension.sources.telemetry_api.schema import parse_time_ns, split_text_line
+from extension.stats import Stats
+
+SEVERITY: dict[str, int] = {
+    "TRACE": 1,
+    "DEBUG": 5,
+    "INFO": 9,
+    "NOTICE": 10,
+    "WARN": 13,
+    "WARNING": 13,
+    "ERROR": 17,
+    "CRITICAL": 21,
+    "FATAL": 21,
+}
+INFO = 9
+WARN = 13
+ERROR = 17
+
+_LEADING_LEVEL = re.compile(
+    r"\s*\[?(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|CRITICAL|FATAL)\b", re.IGNORECASE
+)
+_MESSAGE_KEYS = ("message", "msg")
+_LEVEL_KEYS = ("level", "levelname", "severity", "log.level")
+_TIME_KEYS = ("timestamp", "time", "@timestamp")
+_REQUEST_ID_KEYS = ("requestId", "AWSRequestId", "aws_request_id", "awsRequestId")
+#: JSON fields turned into our own fields rather than copied as attributes.
+_CONSUMED = frozenset((*_MESSAGE_KEYS, *_LEVEL_KEYS, *_TIME_KEYS, *_REQUEST_ID_KEYS))
+#: Lambda's JSON error fields -> OTel exception semantic conventions.
+_EXCEPTION_KEYS = {"errorType": "exception.type", "errorMessage": "exception.message"}
+
+
+class Correlation(Protocol):
+    """What a log record needs of the invocation (or init phase) it belongs to."""
+
+    @property
+    def trace_id(self) -> bytes: ...
+    @property
+    def span_id(self) -> bytes: ...
+    @property
+    def sampled(self) -> bool: ...
+    @property
+    def request_id(self) -> str | None: ...
+
+
+Finder = Callable[[str], Correlation | None]
+
+
+def severity_of(level: object) -> tuple[int, str]:
+    """(OTel severity number, text) from a level word or a pino-style number; INFO otherwise."""
+    if isinstance(level, str):
+        return SEVERITY.get(level.upper(), INFO), level
+    if isinstance(level, int | float) and not isinstance(level, bool):
+        n = int(level)
+        number = (
+            1 if n <= 10 else 5 if n <= 20 else 9 if n <= 30 else 13 if n <= 40 else 17 if n <= 50 else 21
+        )
+        return number, str(n)
+    return INFO, "INFO"
+
+
+def is_self_record(record: object) -> bool:
+    """A line the extension itself wrote (it comes back as an `extension` record)."""
+    if isinstance(record, str):
+        return is_self_line(record)
+    return isinstance(record, dict) and SELF_JSON_KEY in record
+
+
+def min_severity(level_name: str) -> int:
+    return SEVERITY.get(level_name.upper(), 1)
+
+
+def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        v = d.get(k)
+        if v is not None:
+            return v
+    return None
+
+
+class LogMapper:
+    """Maps one record at a time; returns None for records below the minimum level (counted).
+
+    The caller has already dropped our own lines (`is_self_record`) and redacted the record, so
+    raw-event destinations get the same redacted record as the log record."""
+
+    def __init__(self, settings: ProcessingSettings, stats: Stats) -> None:
+        self._min = min_severity(settings.log_min_level)
+        self._stats = stats
+
+    def record(
+        self,
+        record: object,
+        source: str,
+        event_ns: int | None,
+        observed_ns: int,
+        find: Finder | None,
+        current: Correlation | None,
+    ) -> LogData | None:
+        """`find(request_id)` resolves an invocation; `current` is used when the record names none."""
+        level: object
+        attrs: dict[str, AttrValue]
+        if isinstance(record, str):
+            text = record.rstrip("\r\n") if record.endswith("\n") else record
+            line = split_text_line(text)
+            if line is not None:
+                level, ts_ns, rid, body = (
+                    line.level,
+                    parse_time_ns(line.timestamp),
+                    line.request_id,
+                    line.message,
+                )
+                attrs = {"log.source": source}
+            elif text.startswith("{") and text.endswith("}"):
+                try:
+                    obj = json.loads(text)
+                except (ValueError, RecursionError):
+                    obj = None
+                if not isinstance(obj, dict):
+                    return self._free_text(text, source, event_ns, observed_ns, current)
+                return self._json(obj, source, event_ns, observed_ns, find, current)
+            else:
+                return self._free_text(text, source, event_ns, observed_ns, current)
+        elif isinstance(record, dict):
+            return self._json(record, source, event_ns, observed_ns, find, current)
+        else:
+            return None
+        return self._finish(level, body, attrs, rid, ts_ns, event_ns, observed_ns, find, current)
+
+    def _free_text(
+        self, text: str, source: str, event_ns: int | None, observed_ns: int, current: Correlation | None
+    ) -> LogData | None:
+        m = _LEADING_LEVEL.match(text)
+        level = m.group(1) if m is not None else "INFO"
+        return self._finish(
+            level, text, {"log.source": source}, None, None, event_ns, observed_ns, None, current
+        )
+
+    def _json(
+        self,
+        obj: dict[str, Any],
+        source: str,
+        event_ns: int | None,
+        observed_ns: int,
+        find: Finder | None,
+        current: Correlation | None,
+    ) -> LogData | None:
+        message = _first(obj, _MESSAGE_KEYS)
+        ts = _first(obj, _TIME_KEYS)
+        rid = next(
+            (v for k in _REQUEST_ID_KEYS if isinstance(v := obj.get(k), str) and v != "undefined"), None
+        )
+        attrs: dict[str, AttrValue] = {}
+        body: Any
+        if message is None:
+            body = obj  # no message field: the object itself is the record
+        else:
+            body = message
+            for k, v in obj.items():
+                if k in _CONSUMED:
+                    continue
+                if k == "stackTrace" and isinstance(v, list):
+                    attrs["exception.stacktrace"] = "\n".join(str(x) for x in v)
+                else:
+                    attrs[_EXCEPTION_KEYS.get(k, k)] = v
+        attrs["log.source"] = source
+        ts_ns = parse_time_ns(ts) if ts is not None else None
+        return self._finish(
+            _first(obj, _LEVEL_KEYS), body, attrs, rid, ts_ns, event_ns, observed_ns, find, current
+        )
+
+    def _finish(
+        self,
+        level: object,
+        body: Any,
+        attrs: dict[str, AttrValue],
+        rid: str | None,
+        ts_ns: int | None,
+        event_ns: int | None,
+        observed_ns: int,
+        find: Finder | None,
+        current: Correlation | None,
+    ) -> LogData | None:
+        number, text = severity_of(level)
+        if number < self._min:
+            self._stats.add("filtered", 1, "min_level")
+            return None
+        ctx: Correlation | None = current
+        if rid is not None:
+            attrs["faas.invocation_id"] = rid
+            ctx = find(rid) if find is not None else None
+        elif current is not None and current.request_id is not None:
+            attrs["faas.invocation_id"] = current.request_id
+        time_ns = ts_ns or event_ns or observed_ns
+        if ctx is None:
+            return LogData(time_ns, observed_ns, number, text, body, attrs)
+        return LogData(
+            time_ns, observed_ns, number, text, body, attrs, ctx.trace_id, ctx.span_id, ctx.sampled
+        )
+
+
+def platform_log(
+    body: AttrValue,
+    severity: int,
+    time_ns: int,
+    observed_ns: int,
+    ctx: Correlation | None,
+    request_id: str | None = None,
+    attributes: dict[str, AttrValue] | None = None,
+) -> LogData:
+    """A platform event rendered as a log line (CloudWatch-style START/END/REPORT and warnings)."""
+    attrs: dict[str, AttrValue] = {"log.source": "platform"}
+    if request_id:
+        attrs["faas.invocation_id"] = request_id
+    if attributes:
+        attrs.update(attributes)
+    sev_text = "ERROR" if severity >= ERROR else "WARN" if severity >= WARN else "INFO"
+    if ctx is None:
+        return LogData(time_ns, observed_ns, severity, sev_text, body, attrs)
+    return LogData(
+        time_ns, observed_ns, severity, sev_text, body, attrs, ctx.trace_id, ctx.span_id, ctx.sampled
+    )

@@ -1,0 +1,64 @@
+"""Function code used by the emulator conformance tests (copied into the task dir as app.py).
+
+The event says what to do; the response reports what the function saw (request id, deadline,
+trace header, pid) so tests can compare it with what extensions saw.
+"""
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+
+INTERNAL = os.environ.get("PROBE_INTERNAL_EXTENSION")
+if INTERNAL:
+    req = urllib.request.Request(
+        f"http://{os.environ['AWS_LAMBDA_RUNTIME_API']}/2020-01-01/extension/register",
+        data=json.dumps({"events": []}).encode(),
+        method="POST",
+        headers={"Lambda-Extension-Name": INTERNAL},
+    )
+    try:
+        with urllib.request.urlopen(req) as resp:
+            result = {"status": resp.status, "body": json.loads(resp.read())}
+    except urllib.error.HTTPError as err:
+        result = {"status": err.code, "body": json.loads(err.read())}
+    with open(os.path.join(os.environ["PROBE_DIR"], "internal.json"), "w") as fh:
+        json.dump(result, fh)
+
+
+def handler(event, context):
+    for line in event.get("print", []):
+        print(line)
+    for message in event.get("log", []):
+        logger.info(message)
+    if event.get("lines"):
+        chunk = "x" * event.get("line_size", 100)
+        sys.stdout.write("".join(f"{i} {chunk}\n" for i in range(event["lines"])))
+    if event.get("alloc_mb"):
+        blob = bytearray(event["alloc_mb"] * 1024 * 1024)
+        blob[::4096] = b"y" * len(blob[::4096])
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit_later") is not None:
+        threading.Timer(event["exit_later"], os._exit, args=(5,)).start()
+    if event.get("crash") is not None:
+        os._exit(event["crash"])
+    if event.get("fail"):
+        raise ValueError("probe failure")
+    if event.get("return_bytes"):
+        return "z" * event["return_bytes"]
+    return {
+        "requestId": context.aws_request_id,
+        "deadlineMs": int(context._epoch_deadline_time_in_ms),
+        "trace": os.environ.get("_X_AMZN_TRACE_ID"),
+        "pid": os.getpid(),
+        "functionName": context.function_name,
+        "env": {k: v for k, v in os.environ.items() if k.startswith(("AWS_LAMBDA_", "_HANDLER", "LAMBDA_"))},
+    }

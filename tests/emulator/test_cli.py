@@ -1,0 +1,88 @@
+"""The CLI contract other tools rely on: ``python -m emulator run ...`` (stdout = invoke lines)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ALL_TYPES, FAST, Layout
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "emulator", "run", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_run_prints_one_json_line_per_invoke(layout: Layout) -> None:
+    layout.add_probe(
+        "agent", print_before_register=["probe says hi"], subscribe={**ALL_TYPES, "buffering": FAST}
+    )
+    log = layout.root / "telemetry.jsonl"
+    proc = run_cli(
+        "--opt", str(layout.opt), "--task", str(layout.task), "--handler", "app.handler",
+        "--event", json.dumps({"print": ["function says hi"]}), "--event", json.dumps({"fail": True}),
+        "--timeout", "2", "--memory", "256", "--env", f"PROBE_DIR={layout.probe_dir}", "--env", "EXTRA=1=2",
+        "--telemetry-log", str(log),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["status"] for line in lines] == ["success", "error"]
+    assert all(set(line) == {"requestId", "status", "response"} for line in lines)
+    assert lines[0]["response"]["requestId"] == lines[0]["requestId"]
+    assert lines[0]["response"]["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert lines[1]["response"]["errorType"] == "ValueError"
+    assert "[agent] probe says hi" in proc.stderr and "[function] function says hi" in proc.stderr
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    types = {e["type"] for e in events}
+    assert {
+        "platform.initStart",
+        "platform.start",
+        "platform.runtimeDone",
+        "platform.report",
+        "function",
+    } <= types
+    assert layout.record("agent")["env"]["EXTRA"] == "1=2"
+    shutdown = layout.record("agent")["events"][-1]["body"]
+    assert shutdown["eventType"] == "SHUTDOWN" and shutdown["shutdownReason"] == "spindown"
+
+
+def test_run_defaults_to_one_empty_event(layout: Layout) -> None:
+    proc = run_cli(
+        "--opt", str(layout.opt), "--task", str(layout.task), "--handler", "app.handler", "--quiet"
+    )
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stdout.splitlines()
+    assert json.loads(line)["status"] == "success"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--task", "TASK", "--opt", "OPT"],
+        ["--task", "TASK", "--opt", "OPT", "--handler", "app.handler", "--event", "{not json"],
+        ["--task", "/does/not/exist", "--opt", "OPT", "--handler", "app.handler"],
+        ["--task", "TASK", "--opt", "OPT", "--handler", "app.handler", "--env", "NOEQUALS"],
+        ["--task", "TASK", "--opt", "OPT", "--handler", "nodot"],
+    ],
+)
+def test_bad_arguments_fail_clearly(layout: Layout, args: list[str]) -> None:
+    args = [a.replace("TASK", str(layout.task)).replace("OPT", str(layout.opt)) for a in args]
+    proc = run_cli(*args, timeout=10)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "error:" in proc.stderr

@@ -1,0 +1,245 @@
+"""function/extension records -> log records: formats, severity, correlation, filters, redaction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from extension.log import SELF_JSON_KEY, SELF_LOG_MARKER
+from extension.processors.to_logs import severity_of
+from extension.signals import LogData
+from extension.stats import Stats
+from tests.unit.processors.helpers import ev, events, processor
+
+MS = 1_000_000
+RID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+T = "2026-03-01T10:15:30.201Z"
+T_NS = 1772360130201 * MS
+
+
+def one(record: object, stats: Stats | None = None, **env: str) -> LogData:
+    (log,) = processor(stats, **env).process(events([ev("function", T, record)])).logs
+    return log
+
+
+def test_python_text_format() -> None:
+    log = one(f"[ERROR]\t2026-03-01T10:15:30.200Z\t{RID}\tpayment failed\n")
+    assert (log.severity_number, log.severity_text) == (17, "ERROR")
+    assert log.body == "payment failed"
+    assert log.time_ns == 1772360130200 * MS
+    assert log.attributes == {"log.source": "function", "faas.invocation_id": RID}
+
+
+def test_node_text_format() -> None:
+    log = one(f"2026-03-01T10:15:30.199Z\t{RID}\tWARN\tslow downstream\n")
+    assert (log.severity_number, log.body, log.time_ns) == (13, "slow downstream", 1772360130199 * MS)
+    assert log.attributes["faas.invocation_id"] == RID
+
+
+@pytest.mark.parametrize(
+    ("line", "severity"),
+    [
+        ("plain print output", 9),
+        ("ERROR something broke", 17),
+        ("[debug] detail", 5),
+        ("warning: disk almost full", 13),
+        ("Debugging is not a level", 9),
+        ("CRITICAL: down", 21),
+    ],
+)
+def test_free_text_severity_from_leading_word(line: str, severity: int) -> None:
+    log = one(line + "\n")
+    assert log.severity_number == severity and log.body == line
+    assert log.time_ns == T_NS  # no timestamp in the line: the event time
+
+
+def test_json_record_fields_become_attributes() -> None:
+    record = {
+        "timestamp": "2026-03-01T10:15:30.150Z",
+        "levelname": "WARNING",
+        "AWSRequestId": RID,
+        "message": "retrying",
+        "attempt": 2,
+        "ctx": {"table": "orders"},
+    }
+    log = one(record)
+    assert log.body == "retrying" and log.severity_number == 13 and log.severity_text == "WARNING"
+    assert log.time_ns == 1772360130150 * MS
+    assert log.attributes == {
+        "attempt": 2,
+        "ctx": {"table": "orders"},
+        "log.source": "function",
+        "faas.invocation_id": RID,
+    }
+
+
+def test_json_record_without_message_keeps_the_whole_object_as_body() -> None:
+    record = {"level": "INFO", "event": "order_created", "id": 7}
+    log = one(record)
+    assert log.body == record and log.attributes == {"log.source": "function"}
+
+
+def test_string_holding_a_json_object_is_parsed() -> None:
+    line = json.dumps({"level": "ERROR", "msg": "boom", "requestId": RID, "errorType": "ValueError"}) + "\n"
+    log = one(line)
+    assert (log.body, log.severity_number) == ("boom", 17)
+    assert log.attributes["exception.type"] == "ValueError"
+    assert log.attributes["faas.invocation_id"] == RID
+    assert one("{not json}").body == "{not json}"
+
+
+def test_lambda_json_error_fields_map_to_exception_conventions() -> None:
+    record = {
+        "level": "ERROR",
+        "message": "handler failed",
+        "errorType": "KeyError",
+        "errorMessage": "'id'",
+        "stackTrace": ['  File "/var/task/app.py", line 3', "    x = e['id']"],
+    }
+    attrs = one(record).attributes
+    assert attrs["exception.type"] == "KeyError" and attrs["exception.message"] == "'id'"
+    assert attrs["exception.stacktrace"] == "  File \"/var/task/app.py\", line 3\n    x = e['id']"
+
+
+def test_pino_numeric_levels() -> None:
+    assert severity_of(30) == (9, "30")
+    assert severity_of(50) == (17, "50")
+    assert severity_of(60)[0] == 21
+    assert severity_of(None) == (9, "INFO")
+    assert one({"level": 40, "msg": "careful"}).severity_number == 13
+
+
+def test_own_lines_are_dropped_and_counted() -> None:
+    stats = Stats()
+    proc = processor(stats)
+    batch = events(
+        [
+            ev("extension", T, f"{SELF_LOG_MARKER} INFO subscribed\n"),
+            ev("extension", T, {SELF_JSON_KEY: 1, "_aws": {}}),
+            ev("extension", T, json.dumps({SELF_JSON_KEY: 1, "m": 2})),
+            ev("extension", T, "someone else's line"),
+        ]
+    )
+    out = proc.process(batch)
+    assert [log.body for log in out.logs] == ["someone else's line"]
+    assert len(out.raw_events) == 1  # our own lines are not re-exported as raw events either
+    assert stats.get("filtered", "self_log") == 3
+
+
+def test_minimum_level_filter() -> None:
+    stats = Stats()
+    proc = processor(stats, SIDECAR_LOG_MIN_LEVEL="warn")
+    lines = [
+        "[DEBUG]\t2026-03-01T10:15:30.200Z\tr\tx",
+        "just info",
+        "[ERROR]\t2026-03-01T10:15:30.200Z\tr\ty",
+    ]
+    out = proc.process(events([ev("function", T, line) for line in lines]))
+    assert [log.body for log in out.logs] == ["y"]
+    assert stats.get("filtered", "min_level") == 2
+
+
+def _start(rid: str, root: str) -> dict[str, object]:
+    return ev("platform.start", T, {"requestId": rid, "tracing": {"value": f"Root=1-{root[:8]}-{root[8:]}"}})
+
+
+def test_logs_correlate_to_the_invocation_they_name_not_the_current_one() -> None:
+    proc = processor()
+    out = proc.process(
+        events(
+            [
+                _start("first", "1" * 32),
+                _start("second", "2" * 32),
+                ev("function", T, "[INFO]\t2026-03-01T10:15:30.200Z\tfirst\tlate line of the first invoke"),
+                ev("function", T, "no request id here"),
+                ev("function", T, "[INFO]\t2026-03-01T10:15:30.200Z\tunknown-rid\tnever seen"),
+            ]
+        )
+    )
+    named, current, unknown = out.logs
+    assert named.trace_id is not None and named.trace_id.hex() == "1" * 32
+    assert current.trace_id is not None and current.trace_id.hex() == "2" * 32
+    assert current.attributes["faas.invocation_id"] == "second"
+    assert unknown.trace_id is None and unknown.attributes["faas.invocation_id"] == "unknown-rid"
+
+
+def test_next_invoke_does_not_steal_the_previous_invocations_trailing_lines() -> None:
+    proc = processor()
+    proc.process(events([_start("n", "1" * 32)]))
+    proc.on_invoke("n+1", 0, "Root=1-22222222-222222222222222222222222", T_NS)  # INVOKE beats telemetry
+    (line,) = proc.process(events([ev("function", T, "print output of invoke n")])).logs
+    assert line.attributes["faas.invocation_id"] == "n"
+    (next_line,) = proc.process(events([_start("n+1", "2" * 32), ev("function", T, "of n+1")])).logs
+    assert next_line.attributes["faas.invocation_id"] == "n+1"
+    assert next_line.trace_id is not None and next_line.trace_id.hex() == "2" * 32
+
+
+def test_without_platform_events_invoke_sets_the_current_invocation() -> None:
+    proc = processor(SIDECAR_TELEMETRY_TYPES="function")
+    proc.on_invoke("r1", 0, "Root=1-11111111-111111111111111111111111", T_NS)
+    (line,) = proc.process(events([ev("function", T, "print output")])).logs
+    assert line.attributes["faas.invocation_id"] == "r1"
+    assert line.trace_id is not None and line.trace_id.hex() == "1" * 32
+
+
+def test_logs_before_any_invocation_have_no_trace_context() -> None:
+    log = one("early line")
+    assert log.trace_id is None and log.span_id is None and "faas.invocation_id" not in log.attributes
+
+
+def test_redaction_of_bodies_attributes_and_raw_events() -> None:
+    stats = Stats()
+    proc = processor(stats)
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    records = [
+        "using key AKIAIOSFODNN7EXAMPLE for upload",
+        f"aws_secret_access_key={secret}",
+        {"message": "call", "headers": {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"}},
+        "nothing to see",
+    ]
+    batch = events([ev("function", T, r) for r in records])
+    out = proc.process(batch)
+    key, sec, obj, plain = out.logs
+    assert key.body == "using key [REDACTED] for upload"
+    assert sec.body == "aws_secret_access_key=[REDACTED]"
+    assert obj.attributes["headers"] == {"Authorization": "Bearer [REDACTED]"}
+    assert plain.body == "nothing to see"
+    raw_records = [r["record"] for r in out.raw_events]
+    assert raw_records[0] == "using key [REDACTED] for upload"
+    assert raw_records[2]["headers"]["Authorization"] == "Bearer [REDACTED]"
+    assert out.raw_events[3] is batch[3].raw  # untouched events are not copied
+    assert secret not in json.dumps(raw_records)
+    proc.health_metrics(0)
+    assert stats.get("redacted") == 3
+
+
+def test_user_redaction_patterns_and_defaults_off() -> None:
+    log = one(
+        "card 4111-1111-1111-1111 key AKIAIOSFODNN7EXAMPLE",
+        SIDECAR_REDACT_PATTERNS=r"\d{4}-\d{4}-\d{4}-\d{4}",
+        SIDECAR_REDACT_DEFAULTS="false",
+    )
+    assert log.body == "card [REDACTED] key AKIAIOSFODNN7EXAMPLE"
+
+
+def test_fault_and_extension_state_errors() -> None:
+    proc = processor(SIDECAR_PLATFORM_LOGS="true")
+    out = proc.process(
+        events(
+            [
+                ev("platform.fault", T, "RequestId: r Process exited before completing request\n"),
+                ev(
+                    "platform.extension",
+                    T,
+                    {"name": "x", "state": "Failed", "events": [], "errorType": "E.X"},
+                ),
+            ]
+        )
+    )
+    fault, ext = out.logs
+    assert (
+        fault.severity_text == "ERROR"
+        and fault.body == "RequestId: r Process exited before completing request"
+    )
+    assert ext.severity_text == "ERROR" and "Error Type: E.X" in str(ext.body)
