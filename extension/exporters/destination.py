@@ -161,7 +161,8 @@ class Destination:
             return  # starting took the whole budget (e.g. resolving secrets); tried again next time
         except Exception as exc:  # a bug must not take the extension down; data stays queued
             self._stats.add("export_failed", 1, self.name)
-            log.exception("destination %s: unexpected %s", self.name, type(exc).__name__)
+            if self._stats.first_time(f"destination_bug:{self.name}"):
+                log.exception("destination %s: unexpected %s", self.name, type(exc).__name__)
         finally:
             self._lock.release()
 

@@ -75,18 +75,14 @@ async def resolve_http_json(settings: HttpJsonSettings, resolver: CachingResolve
     return replace(settings, headers=await resolver.headers(settings.headers))
 
 
-def _no_resolver(name: str) -> Resolver:
-    async def fail(service: str, secret: str) -> str:
-        raise SecretRefError(f"${{{service}:{secret}}}: no secret resolver (is the cache disabled?)")
-
-    _ = name
-    return fail
+async def _no_resolver(service: str, name: str) -> str:
+    raise SecretRefError(f"${{{service}:{name}}}: no secret resolver (is the cache disabled?)")
 
 
 def build_exporter(name: str, settings: Settings, resolve_secret: Resolver | None) -> Exporter | None:
     """The exporter for one destination name; None when it is not configured."""
     ex = settings.exporters
-    resolver_fn = resolve_secret or _no_resolver(name)
+    resolver_fn = resolve_secret or _no_resolver
     if name == "otlp" and ex.otlp is not None:
         otlp = ex.otlp
         if any(has_refs(s.headers) for s in (otlp.traces, otlp.metrics, otlp.logs)):
