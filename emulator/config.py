@@ -40,6 +40,9 @@ class FunctionConfig:
     init_timeout_s: float = INIT_TIMEOUT_S
     subscriber_cap_bytes: int | None = None
     """Pending bytes per subscriber before records are dropped (default: 4 x its maxBytes)."""
+    telemetry_api_supported: bool = True
+    """False: every Telemetry API subscription is answered 202 ``Telemetry.NotSupported`` (as AWS's
+    RIE does), so an extension's behaviour without telemetry can be tested."""
 
     def __post_init__(self) -> None:
         problems = []

@@ -56,6 +56,7 @@ class LambdaEnvironment:
         init_timeout_s: float = INIT_TIMEOUT_S,
         subscriber_cap_bytes: int | None = None,
         echo_output: OutputEcho = True,
+        telemetry_api_supported: bool = True,
     ) -> None:
         self.config = FunctionConfig(
             opt_dir=Path(opt_dir),
@@ -70,6 +71,7 @@ class LambdaEnvironment:
             region=region,
             init_timeout_s=init_timeout_s,
             subscriber_cap_bytes=subscriber_cap_bytes,
+            telemetry_api_supported=telemetry_api_supported,
         )
         if echo_output is True:
             self._echo: Callable[[str, str], None] | None = _stderr_echo

@@ -50,6 +50,7 @@ from emulator.tracing import TraceContext
 
 FLUSH_BEFORE_FREEZE_S = 1.0
 FLUSH_BEFORE_SHUTDOWN_S = 0.5
+FREEZE_CONFIRM_S = 0.5
 OutputCallback = Callable[[str, str], None]
 
 
@@ -537,9 +538,15 @@ class Sandbox:
         if flush:
             await self.hub.flush(FLUSH_BEFORE_FREEZE_S)
         self.hub.thawed.clear()
-        for proc in self.live_processes():
+        procs = self.live_processes()
+        for proc in procs:
             proc.signal_group(signal.SIGSTOP)
         self.frozen = True
+        # SIGSTOP is asynchronous: wait (bounded) until the kernel reports every leader stopped,
+        # so "frozen" means frozen for whoever looks next.
+        deadline = clock.mono() + FREEZE_CONFIRM_S
+        while clock.mono() < deadline and any(p.proc_state() not in ("T", "t", None) for p in procs):
+            await asyncio.sleep(0.002)
 
     async def _thaw(self) -> None:
         if not self.frozen:

@@ -23,6 +23,8 @@ def add_routes(app: web.Application, sandbox: Sandbox) -> None:
         agent = lookup_agent(request, sandbox)
         if isinstance(agent, web.Response):
             return agent
+        if not sandbox.config.telemetry_api_supported:  # AWS's RIE answers every PUT like this
+            return error(202, "Telemetry.NotSupported", "Telemetry API is not supported")
         if not sandbox.hub.subscriptions_open:
             return error(403, "Telemetry.SubscriptionClosed", "Telemetry API subscription is closed")
         if agent.subscribed_api == "logs":

@@ -22,6 +22,9 @@ from extension.stats import Stats
 
 log = get_logger("pipeline")
 
+#: The lifecycle waits on these; checking the type first keeps log records off this path.
+_TRACKED_TYPES = frozenset({"platform.runtimeDone", "platform.report"})
+
 
 class Pipeline:
     def __init__(
@@ -45,7 +48,7 @@ class Pipeline:
     def ingest(self, events: Sequence[TelemetryEvent]) -> None:
         """Called by the listener for every accepted batch. Never raises."""
         try:
-            self._tracker.observe((e.type, e.request_id) for e in events)
+            self._tracker.observe((e.type, e.request_id) for e in events if e.type in _TRACKED_TYPES)
             self._offer(self._processor.process(events))
         except Exception:
             self._stats.add("internal_errors", label="pipeline")

@@ -196,11 +196,15 @@ class Builder:
             parts += [path.relative_to(ROOT).as_posix(), path.read_bytes()]
         return digest(*parts)
 
+    def stamp(self, target: Target) -> Path:
+        """Records the inputs digest and the zip's hash of the last build of `target` into `out`."""
+        return self.cache / "stamps" / f"{target.name}-{digest(str(self.out))[:12]}.txt"
+
     def up_to_date(self, target: Target, inputs: str, tree: Path | None) -> bool:
-        stamp = self.cache / "stamps" / f"{target.name}.txt"
-        if self.refresh or not stamp.exists() or stamp.read_text().strip() != inputs:
+        stamp, zip_path = self.stamp(target), self.out / target.zip_name
+        if self.refresh or not stamp.exists() or not zip_path.exists():
             return False
-        if not (self.out / target.zip_name).exists():
+        if stamp.read_text().split() != [inputs, hashlib.sha256(zip_path.read_bytes()).hexdigest()]:
             return False
         info = tree / NAME / "BUILD-INFO" if tree else None
         return info is None or (info.exists() and f"inputs={inputs}" in info.read_text().splitlines())
@@ -218,6 +222,9 @@ class Builder:
         shutil.rmtree(staging, ignore_errors=True)
         private = staging / NAME
         shutil.copytree(deps, private, ignore=shutil.ignore_patterns(".complete"))
+        missing = [p for p in packages if not (private / f"{p.replace('==', '-')}.dist-info").is_dir()]
+        if missing:  # a damaged cache (e.g. deleted during a copy): never zip a partial layer
+            raise BuildError(f"dependency cache {deps} lacks {', '.join(missing)}: rerun with --refresh")
         copy_package(ROOT / "extension", private / "extension")
         for name in BOOT_FILES:
             shutil.copy2(LAYER_SRC / name, private / name)
@@ -246,9 +253,10 @@ class Builder:
             replace_tree(staging, tree)
         else:
             shutil.rmtree(staging)
-        stamp = self.cache / "stamps" / f"{target.name}.txt"
+        stamp = self.stamp(target)
         stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(inputs + "\n")
+        zip_hash = hashlib.sha256((self.out / target.zip_name).read_bytes()).hexdigest()
+        stamp.write_text(f"{inputs}\n{zip_hash}\n")
         self.log(f"{target.name}: wrote {self.out / target.zip_name}")
         return note
 

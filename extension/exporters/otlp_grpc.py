@@ -12,8 +12,14 @@ a freeze would only earn GOAWAY "too many pings").
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlparse
+
+# gRPC's C core logs at INFO to stderr by default (e.g. every GOAWAY from a restarting
+# collector); those unmarked lines would come back to us as extension logs and reach the user's
+# logs. Keep only errors, unless the user chose a level. Must happen before grpc is imported.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import grpc
 from grpc import aio

@@ -150,8 +150,8 @@ def _report_attributes(
 ) -> None:
     if duration_ms is not None:
         attrs["aws.lambda.duration_ms"] = duration_ms
-    if billed_ms is not None:
-        attrs["aws.lambda.billed_duration_ms"] = billed_ms
+    if billed_ms is not None:  # an integer in the schema; keep it one on the wire
+        attrs["aws.lambda.billed_duration_ms"] = int(billed_ms) if billed_ms.is_integer() else billed_ms
     if memory_mb is not None:
         attrs["faas.max_memory"] = memory_mb * MIB
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
+import os
 import socket
 import ssl
 import threading
@@ -43,6 +44,9 @@ from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
+
+# quiet gRPC's C core (INFO lines on every GOAWAY) unless a test run asks for more
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
@@ -547,7 +551,6 @@ def make_self_signed_cert(directory: str) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1/localhost: returns (certfile, keyfile) paths."""
     import datetime
     import ipaddress
-    import os
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization

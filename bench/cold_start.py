@@ -1,0 +1,243 @@
+"""Cold start: Init Duration with no extension, the null extension and lambda-sidecar; launch-to-register.
+
+    python -m bench.cold_start [--quick] [--rounds N]
+
+Init Duration is `platform.initReport.metrics.durationMs` of the minimal function (sample_functions/
+minimal) in the emulator; each configuration keeps its own environment and is cold-started
+(SHUTDOWN spindown + invoke) once per round, round-robin with rotating order. lambda-sidecar runs
+its default configuration: OTLP/HTTP to a healthy receiver (separate process), cache on with two
+secrets prefetched from moto (separate process).
+
+Launch-to-register is measured outside the emulator, against a one-shot fake Extensions API in
+this process: time from `Popen` of the launcher to the arrival of the complete `/register`
+request head; the baseline is the whole life of `python3 -c pass` (Popen to exit), as the target
+is stated, and the same with our interpreter options (`-E -S -B -X frozen_modules=on`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    BASE_PY,
+    LAYER,
+    MINIMAL_FN,
+    NULL_LAYER,
+    Moto,
+    Sink,
+    baseline_env,
+    empty_opt,
+    ensure_layer,
+    free_port,
+    log,
+    ratio,
+    rotated,
+    sidecar_env,
+    summary,
+    write_result,
+)
+
+CONFIGS = ("none", "null", "sidecar")
+_READY = re.compile(r"ready: registered in ([\d.]+) ms, started in ([\d.]+) ms")
+_PREFETCH = re.compile(r"cache prefetch: (\d+) ok, (\d+) failed")
+
+
+def init_durations(rounds: int) -> dict[str, Any]:
+    from emulator import LambdaEnvironment
+
+    samples: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    first_invoke: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    ready: list[tuple[float, float]] = []
+    prefetch_ok: list[int] = []
+    lines: list[str] = []
+
+    def capture(source: str, line: str) -> None:
+        if source == "lambda-sidecar":
+            lines.append(line)
+
+    with Sink() as sink, Moto() as moto, empty_opt() as none_opt:
+        opts = {"none": none_opt, "null": NULL_LAYER, "sidecar": LAYER}
+        envs = {
+            "none": baseline_env(moto),
+            "null": baseline_env(moto),
+            "sidecar": sidecar_env(sink, moto),
+        }
+        lams = {
+            c: LambdaEnvironment(opts[c], MINIMAL_FN, "app.handler", env=envs[c], echo_output=capture)
+            for c in CONFIGS
+        }
+        try:
+            for c in CONFIGS:
+                lams[c].start()  # first cold start of each: warms the page cache, not counted
+                lams[c].invoke({})
+            for r in range(rounds):
+                for c in rotated(CONFIGS, r):
+                    lam = lams[c]
+                    lam.spindown()
+                    lines.clear()
+                    result = lam.invoke({})
+                    init = lam.events_of("platform.initReport")[-1]["record"]
+                    report = lam.events_of("platform.report")[-1]["record"]
+                    if result.status != "success" or init["status"] != "success":
+                        raise RuntimeError(f"{c}: cold start failed: {result} {init}")
+                    samples[c].append(float(init["metrics"]["durationMs"]))
+                    first_invoke[c].append(float(report["metrics"]["durationMs"]))
+                    if c == "sidecar":
+                        for line in lines:
+                            if m := _READY.search(line):
+                                ready.append((float(m.group(1)), float(m.group(2))))
+                            if m := _PREFETCH.search(line):
+                                prefetch_ok.append(int(m.group(1)))
+                log(f"cold start round {r + 1}/{rounds}: " + ", ".join(f"{c}={samples[c][-1]:.0f}" for c in CONFIGS))
+        finally:
+            for lam in lams.values():
+                lam.close()
+    out: dict[str, Any] = {
+        "samples": samples,
+        "summary": {c: summary(v) for c, v in samples.items()},
+        "first_invoke_duration": {c: summary(v) for c, v in first_invoke.items()},
+        "sidecar_self_reported": {
+            "register_ms": summary([a for a, _ in ready]),
+            "started_ms": summary([b for _, b in ready]),
+        },
+        "prefetched_ok": prefetch_ok,
+    }
+    med = {c: out["summary"][c]["median"] for c in CONFIGS}
+    out["ratios"] = {
+        "sidecar_vs_none": ratio(med["sidecar"], med["none"]),
+        "sidecar_vs_null": ratio(med["sidecar"], med["null"]),
+        "null_vs_none": ratio(med["null"], med["none"]),
+        # paired per round: robust to load drifting during the run
+        "sidecar_vs_none_paired_median": _paired(samples["sidecar"], samples["none"]),
+        "sidecar_vs_null_paired_median": _paired(samples["sidecar"], samples["null"]),
+    }
+    return out
+
+
+def _paired(a: list[float], b: list[float]) -> float:
+    from bench.common import pct
+
+    return pct([x / y for x, y in zip(a, b, strict=True) if y], 50)
+
+
+# ---- launch to register ------------------------------------------------------------------------
+
+
+def _lang_bin(tmp: Path) -> str:
+    """A private bin folder whose python3 is the base interpreter (as the emulator and Lambda do)."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(BASE_PY)
+    return f"{bin_dir}:/usr/bin:/bin"
+
+
+def _time_to_register(argv: list[str], env: dict[str, str], server: socket.socket) -> float:
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        server.settimeout(30)
+        conn, _ = server.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            elapsed = (time.perf_counter() - start) * 1000
+            if not data.startswith(b"POST /2020-01-01/extension/register"):
+                raise RuntimeError(f"unexpected first request: {data[:80]!r}")
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nLambda-Extension-Identifier: bench\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+            )
+        return elapsed
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _time_to_exit(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True)
+    return (time.perf_counter() - start) * 1000
+
+
+def launch_to_register(rounds: int) -> dict[str, Any]:
+    configs = ("python3 -c pass", "python3 -E -S -B -c pass", "null extension", "lambda-sidecar")
+    samples: dict[str, list[float]] = {c: [] for c in configs}
+    with tempfile.TemporaryDirectory(prefix="bench-l2r-") as tmp, socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        api = f"127.0.0.1:{server.getsockname()[1]}"
+        base = {"PATH": _lang_bin(Path(tmp)), "LANG": "C.UTF-8", "AWS_LAMBDA_RUNTIME_API": api}
+        runs = {
+            "python3 -c pass": lambda: _time_to_exit(["python3", "-c", "pass"], base),
+            "python3 -E -S -B -c pass": lambda: _time_to_exit(
+                ["python3", "-E", "-S", "-B", "-X", "frozen_modules=on", "-c", "pass"], base
+            ),
+            "null extension": lambda: _time_to_register(
+                [str(NULL_LAYER / "extensions" / "null-extension")], base, server
+            ),
+            "lambda-sidecar": lambda: _time_to_register(
+                [str(LAYER / "extensions" / "lambda-sidecar")],
+                {
+                    **base,
+                    **sidecar_env(None, None),
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+                    "SIDECAR_PREFETCH": "sm:a,sm:b",
+                },
+                server,
+            ),
+        }
+        # PATH lookups: the runs above resolve python3 through the private bin folder
+        for c in configs:  # warm-up
+            runs[c]()
+        for r in range(rounds):
+            for c in rotated(configs, r):
+                samples[c].append(runs[c]())
+    out: dict[str, Any] = {"samples": samples, "summary": {c: summary(v) for c, v in samples.items()}}
+    med = {c: out["summary"][c]["median"] for c in configs}
+    out["ratios"] = {
+        "sidecar_vs_python_pass": ratio(med["lambda-sidecar"], med["python3 -c pass"]),
+        "sidecar_vs_python_pass_same_flags": ratio(med["lambda-sidecar"], med["python3 -E -S -B -c pass"]),
+        "sidecar_vs_null": ratio(med["lambda-sidecar"], med["null extension"]),
+        "sidecar_vs_python_pass_paired_median": _paired(samples["lambda-sidecar"], samples["python3 -c pass"]),
+    }
+    return out
+
+
+def run(quick: bool, rounds: int | None = None, l2r_rounds: int | None = None) -> dict[str, Any]:
+    ensure_layer()
+    log("launch-to-register ...")
+    l2r = launch_to_register(l2r_rounds or (20 if quick else 100))
+    log("init duration ...")
+    init = init_durations(rounds or (10 if quick else 40))
+    data = {"init": init, "launch_to_register": l2r}
+    write_result("cold_start", data, quick)
+    return data
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--rounds", type=int)
+    a = p.parse_args()
+    data = run(a.quick, a.rounds)
+    for part in ("init", "launch_to_register"):
+        for c, s in data[part]["summary"].items():
+            print(f"{part:20} {c:26} median {s['median']:8.1f} ms  p90 {s['p90']:8.1f}  iqr {s['iqr']:6.1f}")
+        print(f"{part:20} ratios {data[part]['ratios']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""A counting OTLP/HTTP receiver run as a separate process (`python -m bench.sink`).
+
+The receiver of `tests/support/otlp_receivers.py` decodes real protobuf; here it runs in its
+own process so that decoding never competes for the GIL with the emulator thread that takes the
+timings. It keeps counts, not requests (memory stays flat over 10,000 invokes), can answer
+slowly (`delay`), and is driven over stdin/stdout, one command per line:
+
+    stats            -> {"requests": n, "spans": n, "logs": n, "metrics": n, "bytes": n, "marked": {...}}
+    delay <seconds>  -> {"ok": true}   (answer every request that much later; 0 = healthy)
+    reset            -> {"ok": true}   (zero the counts)
+    quit
+
+`marked` counts log records per request id whose body reads `<marker> <request id> ...`
+(bench/functions/bench_fn writes such lines), so a benchmark can tell exactly what arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from tests.support.otlp_receivers import OtlpHttpReceiver, Received, _Behaviour
+
+MARKER = "bench-line"
+
+
+class CountingReceiver(OtlpHttpReceiver):
+    """OtlpHttpReceiver that counts what it accepts instead of keeping it, with an answer delay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delay_s = 0.0
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.marked: Counter[str] = Counter()
+
+    def _record(self, received: Received) -> None:
+        spans = logs = points = 0
+        marked: Counter[str] = Counter()
+        msg = received.message
+        if received.signal == "traces" and msg is not None:
+            spans = sum(len(ss.spans) for rs in msg.resource_spans for ss in rs.scope_spans)
+        elif received.signal == "logs" and msg is not None:
+            for rl in msg.resource_logs:
+                for sl in rl.scope_logs:
+                    logs += len(sl.log_records)
+                    for rec in sl.log_records:
+                        body = rec.body.string_value
+                        if body.startswith(MARKER):
+                            marked[body.split(" ", 2)[1]] += 1
+        elif received.signal == "metrics" and msg is not None:
+            points = sum(len(sm.metrics) for rm in msg.resource_metrics for sm in rm.scope_metrics)
+        with self._lock:
+            self.counts.update(requests=1, spans=spans, logs=logs, metrics=points, bytes=len(received.body))
+            self.marked.update(marked)
+
+    def _next_behaviour(self) -> tuple[_Behaviour, threading.Event]:
+        if self.delay_s > 0:
+            time.sleep(self.delay_s)  # one handler thread per connection: only this request waits
+        return super()._next_behaviour()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {**{k: self.counts[k] for k in ("requests", "spans", "logs", "metrics", "bytes")},
+                    "marked": dict(self.marked)}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts.clear()
+            self.marked.clear()
+
+
+def main() -> int:
+    rx = CountingReceiver().start()
+    print(json.dumps({"endpoint": rx.endpoint}), flush=True)
+    try:
+        for line in sys.stdin:
+            cmd, _, arg = line.strip().partition(" ")
+            if cmd == "stats":
+                out: dict[str, Any] = rx.snapshot()
+            elif cmd == "delay":
+                rx.delay_s = float(arg or 0)
+                out = {"ok": True}
+            elif cmd == "reset":
+                rx.reset()
+                out = {"ok": True}
+            elif cmd == "quit":
+                break
+            else:
+                out = {"error": f"unknown command {cmd!r}"}
+            print(json.dumps(out), flush=True)
+    finally:
+        rx.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
