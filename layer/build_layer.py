@@ -5,8 +5,9 @@ pip's platform options (manylinux wheels for the target's glibc, CPU and CPython
 debug-strips them, adds our `extension` package and the boot scripts to the layer's private folder
 `lambda-sidecar/`, puts the launcher at `extensions/lambda-sidecar`, compiles unchecked-hash .pyc
 files when an interpreter of the target version is available, and writes a deterministic
-`<out>/lambda-sidecar-python<X.Y>-<arch>.zip`. The first target is also unpacked at `<out>/layer/`
-(what the emulator and the integration tests run). A size report ends the run; exit status 1 if
+`<out>/lambda-sidecar-python<X.Y>-<arch>.zip`. The default target, whenever it is built, is also
+unpacked at `<out>/layer/` (what the emulator and the integration tests run: it must match the
+local interpreter, so other targets never replace it). A size report ends the run; exit status 1 if
 a zip is over budget or a requested target failed.
 
 Default target: the running interpreter's X.Y and this machine's architecture. Repeated builds
@@ -356,7 +357,7 @@ def targets_for(args: argparse.Namespace) -> list[Target]:
     else:
         pythons, arches = args.python or [default.python], args.arch or [default.arch]
     targets = [Target(py, arch) for py in dict.fromkeys(pythons) for arch in dict.fromkeys(arches)]
-    if default in targets:  # the unpacked tree is the local target whenever it is built
+    if default in targets:  # built first: the unpacked tree is ready soonest
         targets.remove(default)
         targets.insert(0, default)
     return targets
@@ -371,9 +372,10 @@ def main(argv: list[str]) -> int:
     built: list[tuple[Target, str]] = []
     failed: list[str] = []
     with locked(cache / "build.lock"):
-        for i, target in enumerate(targets_for(args)):
+        default = Target(running_python(), native_arch())
+        for target in targets_for(args):
             try:
-                built.append((target, builder.build(target, out / "layer" if i == 0 else None)))
+                built.append((target, builder.build(target, out / "layer" if target == default else None)))
             except BuildError as exc:
                 optional = args.all and target.python in OPTIONAL_PYTHONS
                 print(f"[layer] {'skipped' if optional else 'FAILED'} {target.name}: {exc}", file=sys.stderr)
@@ -381,8 +383,9 @@ def main(argv: list[str]) -> int:
                     failed.append(target.name)
         lines, within = report(out, built, grpc) if built else ([], True)
     print("\n".join(lines))
-    if built:
-        print(f"  unpacked tree of {built[0][0].name}: {out / 'layer'}  ({time.monotonic() - started:.1f} s)")
+    if any(target == default for target, _ in built):
+        print(f"  unpacked tree of {default.name}: {out / 'layer'}")
+    print(f"  ({time.monotonic() - started:.1f} s)")
     if failed:
         print(f"[layer] failed targets: {', '.join(failed)}", file=sys.stderr)
     if not within:

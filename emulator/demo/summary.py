@@ -124,13 +124,17 @@ def _init_span(spans: list[Span], invocation: Span) -> Span | None:
     before = [
         s
         for s in spans
-        if s.service == invocation.service and s.name.startswith("init ") and s.start_ns <= invocation.start_ns
+        if s.service == invocation.service
+        and s.name.startswith("init ")
+        and s.start_ns <= invocation.start_ns
     ]
     return max(before, key=lambda s: s.start_ns) if before else None
 
 
 def _bars(invocation: Span, spans: list[Span]) -> tuple[Bar, ...]:
-    children = [s for s in spans if s.parent_span_id == invocation.span_id and s.trace_id == invocation.trace_id]
+    children = [
+        s for s in spans if s.parent_span_id == invocation.span_id and s.trace_id == invocation.trace_id
+    ]
     rank = {name: i for i, name in enumerate(CHILD_ORDER)}
     children.sort(key=lambda s: (s.start_ns, rank.get(s.name, len(rank))))
     origin = invocation.start_ns
@@ -327,5 +331,7 @@ def build(runs: list[FunctionRun], telemetry: Telemetry, aws_calls: dict[str, in
     )
     missing = [v.request_id for f in functions for v in f.invocations if not v.span_found]
     if missing:
-        summary.notes.append(f"no invocation span received for {len(missing)} invocation(s): {', '.join(missing)}")
+        summary.notes.append(
+            f"no invocation span received for {len(missing)} invocation(s): {', '.join(missing)}"
+        )
     return summary

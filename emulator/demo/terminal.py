@@ -97,7 +97,9 @@ def invocation_block(v: InvocationView, style: Style) -> list[str]:
                 f" {log.phase:<6} {_clip(log.message, MESSAGE_WIDTH)}{more}"
             )
     if v.hidden_probe_logs:
-        lines.append(style(f"      (+{v.hidden_probe_logs} demo-cache-read lines, shown below as cache reads)", "dim"))
+        lines.append(
+            style(f"      (+{v.hidden_probe_logs} demo-cache-read lines, shown below as cache reads)", "dim")
+        )
     if v.cache_reads:
         lines.append("    cache reads (local endpoints; values never shown)")
         for r in v.cache_reads:
@@ -149,7 +151,9 @@ def render(summary: Summary, *, colour: bool, header: Sequence[str] = (), footer
         for v in f.invocations:
             lines += invocation_block(v, style)
     lines.append("")
-    lines.append(style("Lambda metrics", "bold") + " (decoded from the OTLP metrics the receiver got; deltas summed)")
+    lines.append(
+        style("Lambda metrics", "bold") + " (decoded from the OTLP metrics the receiver got; deltas summed)"
+    )
     lines += _table(["", *summary.metric_columns], [[r.label, *r.values] for r in summary.metric_rows])
     lines.append("")
     lines.append(style("Cache", "bold"))

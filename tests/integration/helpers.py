@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.support.otlp_receivers import attrs, unused_port
 
-HANDLER = '''
+HANDLER = """
 import json, logging, os, time
 logging.getLogger().setLevel(logging.INFO)
 log = logging.getLogger("app")
@@ -26,7 +26,7 @@ def handler(event, context):
     if event.get("crash"):
         os._exit(3)
     return {"n": n}
-'''
+"""
 
 
 def make_task(tmp_path: Path, code: str = HANDLER) -> Path:

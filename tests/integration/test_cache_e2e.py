@@ -104,7 +104,9 @@ def test_rotated_secret_is_picked_up_within_its_ttl(built_layer: Path, backends:
     assert before != after
 
 
-def test_throttling_never_reaches_the_function_while_stale_is_allowed(built_layer: Path, backends: Backends) -> None:
+def test_throttling_never_reaches_the_function_while_stale_is_allowed(
+    built_layer: Path, backends: Backends
+) -> None:
     task = ROOT / "sample_functions" / "secrets_urllib"
     env = function_env(backends, SECRETS_MANAGER_TTL="1", SSM_PARAMETER_STORE_TTL="1")
     with LambdaEnvironment(built_layer, task, "app.handler", env=env, freeze=True) as lam:
@@ -116,4 +118,6 @@ def test_throttling_never_reaches_the_function_while_stale_is_allowed(built_laye
     assert fresh.status == "success"
     assert [r.status for r in results] == ["success"] * 3, [r.response for r in results]
     assert all(r.response["secret"] == fresh.response["secret"] for r in results)
-    assert backends.proxy.total("GetSecretValue") + backends.proxy.total("DescribeSecret") >= 1  # it did try AWS
+    assert (
+        backends.proxy.total("GetSecretValue") + backends.proxy.total("DescribeSecret") >= 1
+    )  # it did try AWS

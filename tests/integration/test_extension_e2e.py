@@ -6,6 +6,7 @@ crashes, shutdown flush, configuration errors and a backend that is down.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from tests.integration.helpers import (
     span_attrs,
     xray_trace_id,
 )
-from tests.support.otlp_receivers import OtlpHttpReceiver, unused_port
+from tests.support.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, unused_port
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +99,9 @@ def test_error_timeout_and_crash_are_error_spans(built_layer: Path, tmp_path: Pa
 
 
 @pytest.mark.parametrize("policy", ["shutdown", "periodic", "adaptive"])
-def test_everything_arrives_by_shutdown_under_each_policy(built_layer: Path, tmp_path: Path, policy: str) -> None:
+def test_everything_arrives_by_shutdown_under_each_policy(
+    built_layer: Path, tmp_path: Path, policy: str
+) -> None:
     with OtlpHttpReceiver() as rx:
         env = sidecar_env(rx.endpoint, tmp_path, SIDECAR_FLUSH_POLICY=policy)
         with LambdaEnvironment(built_layer, make_task(tmp_path), "app.handler", env=env, freeze=True) as lam:
@@ -129,3 +132,50 @@ def test_configuration_error_names_the_variable(built_layer: Path, tmp_path: Pat
     assert result.status == "error"
     assert "SIDECAR_FLUSH_POLICY" in str(result.response)
     assert "Extension.ConfigInvalid" in str(result.response)
+
+
+def test_fan_out_to_every_destination_at_once(built_layer: Path, tmp_path: Path) -> None:
+    out_file = tmp_path / "sidecar.jsonl"
+    with OtlpHttpReceiver() as rx, OtlpHttpReceiver() as json_rx:
+        env = sidecar_env(
+            rx.endpoint,
+            tmp_path,
+            SIDECAR_EXPORTERS="otlp,http_json,stdout,file",
+            SIDECAR_HTTP_JSON_URL=f"{json_rx.endpoint}/ingest",
+            SIDECAR_HTTP_JSON_FORMAT="raw",
+            SIDECAR_STDOUT_SIGNALS="metrics,spans,logs",
+            SIDECAR_FILE_PATH=str(out_file),
+        )
+        with LambdaEnvironment(built_layer, make_task(tmp_path), "app.handler", env=env, freeze=True) as lam:
+            ids = [lam.invoke({"n": n}).request_id for n in range(2)]
+            lam.spindown()
+            produced = len(lam.events)
+            ext_lines = [line for src, line in lam.output_lines if src == "lambda-sidecar"]
+        # OTLP: all three signals
+        assert set(ids) <= set(invocation_spans(rx.spans()))
+        assert rx.logs() and metric_total(rx.metrics(), "faas.invocations") == 2
+        # HTTP JSON (raw): the Telemetry API events themselves, every platform.report included
+        raw = [e for payload in json_rx.json_payloads() for e in payload]
+        reports = {e["record"]["requestId"] for e in raw if e.get("type") == "platform.report"}
+        assert set(ids) <= reports
+        assert 0 < len(raw) <= produced
+        # file: spans, logs and metrics as JSON lines
+        records = [json.loads(line) for line in out_file.read_text().splitlines()]
+        assert {"span", "log", "metric"} <= {r["signal"] for r in records}
+        # stdout: CloudWatch EMF metric lines (and spans/logs as JSON lines), all marked as ours
+        emf = [json.loads(line) for line in ext_lines if line.startswith("{") and '"_aws"' in line]
+        assert any("faas.invocations" in e for e in emf)
+        assert all(e["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LambdaSidecar" for e in emf)
+
+
+def test_otlp_grpc_delivers_all_three_signals(built_layer_grpc: Path, tmp_path: Path) -> None:
+    with OtlpGrpcReceiver() as rx:
+        env = sidecar_env(rx.endpoint, tmp_path, OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+        with LambdaEnvironment(
+            built_layer_grpc, make_task(tmp_path), "app.handler", env=env, freeze=True
+        ) as lam:
+            ids = [lam.invoke({"n": n}).request_id for n in range(3)]
+            lam.spindown()
+    assert set(ids) <= set(invocation_spans(rx.spans()))
+    assert any(b.startswith("hello 2 ") for b in log_bodies(rx.logs()))
+    assert metric_total(rx.metrics(), "faas.invocations") == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import platform
 import shutil
 import struct
 import subprocess
@@ -36,13 +37,13 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def test_default_target_is_the_running_python_and_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(build_layer.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
     [target] = build_layer.targets_for(_args())
     assert target == build_layer.Target(build_layer.running_python(), "arm64")
 
 
 def test_all_puts_the_local_target_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(build_layer.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(build_layer, "running_python", lambda: "3.12")
     targets = build_layer.targets_for(_args("--all"))
     assert targets[0] == build_layer.Target("3.12", "x86_64")
