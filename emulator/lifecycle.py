@@ -27,6 +27,7 @@ from emulator.framing import TelemetryFd
 from emulator.init_phase import run_init
 from emulator.invoke_phase import fail_without_runtime, run_invoke
 from emulator.model import (
+    Agent,
     AgentState,
     ExtensionOutcome,
     Failure,
@@ -42,7 +43,8 @@ from emulator.telemetry import TelemetryHub
 from emulator.tracing import TraceContext
 
 FLUSH_BEFORE_FREEZE_S = 1.0
-FREEZE_CONFIRM_S = 0.5
+FREEZE_CONFIRM_POLLS = 250
+"""Bound on waiting for SIGSTOP to take effect (x 2 ms)."""
 OutputCallback = Callable[[str, str], None]
 
 
@@ -303,8 +305,9 @@ class Sandbox:
         self.frozen = True
         # SIGSTOP is asynchronous: wait (bounded) until the kernel reports every leader stopped,
         # so "frozen" means frozen for whoever looks next.
-        deadline = clock.mono() + FREEZE_CONFIRM_S
-        while clock.mono() < deadline and any(p.proc_state() not in ("T", "t", None) for p in procs):
+        for _ in range(FREEZE_CONFIRM_POLLS):  # polling /proc: there is no event to wait on
+            if all(p.proc_state() in ("T", "t", None) for p in procs):
+                break
             await asyncio.sleep(0.002)
 
     async def thaw(self) -> None:

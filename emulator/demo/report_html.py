@@ -50,7 +50,10 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .row .name { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-size: 12.5px; }
 .row .name.d1 { padding-left: 16px; color: #4a545e; }
 .row .dur { text-align: right; font-size: 12px; color: #4a545e; }
-.track { position: relative; height: 14px; background: #f0f2f5; border-radius: 3px; }
+.track { position: relative; height: 14px; border-radius: 3px; background-color: #f0f2f5;
+         background-image: linear-gradient(to right, transparent calc(25% - 1px), #dde1e6 25%,
+           transparent calc(25% + 1px), transparent calc(50% - 1px), #dde1e6 50%, transparent calc(50% + 1px),
+           transparent calc(75% - 1px), #dde1e6 75%, transparent calc(75% + 1px)); }
 .track .b { position: absolute; top: 0; height: 14px; border-radius: 3px; min-width: 2px; }
 .row .scale { font-size: 11px; color: #8a939c; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
@@ -94,7 +97,7 @@ def _bar_row(b: Bar, scale_ms: float, note: str = "") -> str:
 def _invocation(v: InvocationView) -> str:
     colour = STATUS_COLOURS.get(v.status, "#888")
     status = v.status + (f" · {v.error_type}" if v.error_type else "")
-    facts = [f"duration {fmt_ms(v.duration_ms)}"]
+    facts = [f"response {fmt_ms(v.response_ms)}", f"duration {fmt_ms(v.duration_ms)}"]
     if v.billed_ms is not None:
         facts.append(f"billed {v.billed_ms:g} ms")
     if v.init_ms is not None and v.cold:
@@ -148,6 +151,30 @@ def _invocation(v: InvocationView) -> str:
     return "".join(parts)
 
 
+def _overview(summary: Summary) -> str:
+    rows = [
+        "<table><tr><th>function</th><th></th><th>what</th><th>status</th><th>response</th><th>duration</th>"
+        "<th>billed</th><th>start</th><th>request id</th></tr>"
+    ]
+    for f in summary.functions:
+        for v in f.invocations:
+            colour = STATUS_COLOURS.get(v.status, "#888")
+            status = v.status + (f" ({v.error_type})" if v.error_type else "")
+            billed = f"{v.billed_ms:g} ms" if v.billed_ms is not None else "-"
+            rows.append(
+                f"<tr><td>{_e(f.name)}</td><td>#{v.index}</td><td>{_e(v.what)}</td>"
+                f'<td style="color:{colour};font-weight:600">{_e(status)}</td>'
+                f"<td>{_e(fmt_ms(v.response_ms))}</td><td>{_e(fmt_ms(v.duration_ms))}</td><td>{_e(billed)}</td>"
+                f"<td>{'cold' if v.cold else 'warm'}</td><td class='mono'>{_e(v.request_id)}</td></tr>"
+            )
+    rows.append("</table>")
+    rows.append(
+        '<p class="sub">response: when the caller had the answer · duration: Lambda\'s Duration, until every '
+        "extension was back in /next · billed: includes the init of a cold start</p>"
+    )
+    return "".join(rows)
+
+
 def render(summary: Summary, *, title: str, intro: Sequence[str], report_path: Path) -> str:
     legend = "".join(
         f'<span><i style="background:{c}"></i>{_e(k)}</span>' for k, c in COLOURS.items() if k != "error"
@@ -155,7 +182,11 @@ def render(summary: Summary, *, title: str, intro: Sequence[str], report_path: P
     body = [
         f"<h1>{_e(title)}</h1>",
         *(f'<p class="sub">{_e(line)}</p>' for line in intro),
+        "<h2>Invocations</h2>",
+        _overview(summary),
         "<h2>Traces</h2>",
+        '<p class="sub">One waterfall per invocation, bars in proportion to the invocation span '
+        "(grid lines at quarters); the init phase of a cold start on its own scale.</p>",
         f'<div class="legend">{legend}</div>',
     ]
     for f in summary.functions:

@@ -123,8 +123,8 @@ def plans(quick: bool) -> list[FunctionPlan]:
         FunctionPlan(
             name="nightly-report",
             sample="timeout",
-            story="sleeps past its 1 s timeout; the environment is reset, the next invoke cold-starts",
-            timeout_s=1.0,
+            story="sleeps past its 2 s timeout; the environment is reset, the next invoke cold-starts",
+            timeout_s=2.0,
             steps=(Step("sleeps past the timeout", {}, "timeout"),)
             + (() if quick else (Step("cold start after the reset", {"sleep_s": 0.05}),)),
         )

@@ -36,7 +36,7 @@ class LogLine:
     severity: str
     message: str  # first line
     extra_lines: int  # lines not shown (tracebacks, multi-line messages)
-    trace_short: str  # first 8 hex digits of the trace id
+    trace_short: str  # last 8 hex digits of the trace id (X-Ray ids start with the epoch)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class InvocationView:
     cold: bool
     trace_id: str
     duration_ms: float  # the invocation span (Lambda's Duration); the invoker's time if no span
+    response_ms: float  # when the invoker had the response (before the extension's post-invoke work)
     billed_ms: float | None
     init_ms: float | None
     memory_used_mb: int | None
@@ -152,7 +153,7 @@ def _log_lines(logs: Iterable[LogRecord], phase: str) -> tuple[list[LogLine], in
             hidden += 1
             continue
         first, extra = _first_line(r.body)
-        lines.append(LogLine(phase, r.severity or "-", first, extra, r.trace_id[:8]))
+        lines.append(LogLine(phase, r.severity or "-", first, extra, r.trace_id[-8:]))
     return lines, hidden
 
 
@@ -186,6 +187,7 @@ def invocation_view(run: FunctionRun, index: int, telemetry: Telemetry) -> Invoc
         cold=bool(attrs.get("faas.coldstart")),
         trace_id=span.trace_id if span is not None else "",
         duration_ms=duration,
+        response_ms=inv.duration_ms,
         billed_ms=_float(attrs.get("aws.lambda.billed_duration_ms")),
         init_ms=_float(attrs.get("aws.lambda.init_duration_ms")) or (init.duration_ms if init else None),
         memory_used_mb=_int(attrs.get("aws.lambda.max_memory_used_mb")),

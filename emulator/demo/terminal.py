@@ -71,16 +71,16 @@ def _bar_line(b: Bar, scale_ms: float, style: Style, note: str = "") -> str:
 def invocation_block(v: InvocationView, style: Style) -> list[str]:
     mark = _STATUS_MARK.get(v.status, "?")
     status = style(f"{mark} {v.status}" + (f" ({v.error_type})" if v.error_type else ""), v.status)
-    facts = [fmt_ms(v.duration_ms)]
+    facts = [f"response {fmt_ms(v.response_ms)}", f"duration {fmt_ms(v.duration_ms)}"]
     if v.billed_ms is not None:
         facts.append(f"billed {v.billed_ms:g} ms")
+    if v.init is not None and v.init_ms is not None:
+        facts.append(f"init {fmt_ms(v.init_ms)}")
     if v.memory_used_mb is not None:
-        facts.append(f"{v.memory_used_mb}/{v.memory_mb or '?'} MiB")
-    head = (
-        f"  #{v.index} {style(v.what, 'bold')} · {status} · {' · '.join(facts)}"
-        f" · {'cold' if v.cold else 'warm'} · request {v.request_id[:8]}"
-        + (f" · trace {v.trace_id[:8]}" if v.trace_id else "")
-    )
+        facts.append(f"memory {v.memory_used_mb}/{v.memory_mb or '?'} MiB")
+    ids = f"request {v.request_id[:8]}…" + (f" · trace …{v.trace_id[-12:]}" if v.trace_id else "")
+    head = f"  #{v.index} {style(v.what, 'bold')} · {status} · {'cold' if v.cold else 'warm'} · {style(ids, 'dim')}"
+    head += "\n     " + " · ".join(facts)
     lines = [head]
     if v.init is not None:
         lines.append(_bar_line(v.init, v.init.duration_ms, style, style(" init: own scale", "dim")))
@@ -93,7 +93,7 @@ def invocation_block(v: InvocationView, style: Style) -> list[str]:
         for log in v.logs:
             more = style(f" (+{log.extra_lines} lines)", "dim") if log.extra_lines else ""
             lines.append(
-                f"      {style(log.severity.ljust(5), log.severity)} {style(log.trace_short, 'dim')}"
+                f"      {style(log.severity.ljust(7), log.severity)} {style(log.trace_short, 'dim')}"
                 f" {log.phase:<6} {_clip(log.message, MESSAGE_WIDTH)}{more}"
             )
     if v.hidden_probe_logs:
@@ -134,13 +134,21 @@ def render(summary: Summary, *, colour: bool, header: Sequence[str] = (), footer
                     f"#{v.index}",
                     v.what,
                     v.status + (f" ({v.error_type})" if v.error_type else ""),
+                    fmt_ms(v.response_ms),
                     fmt_ms(v.duration_ms),
                     f"{v.billed_ms:g} ms" if v.billed_ms is not None else "-",
                     "cold" if v.cold else "warm",
                     v.request_id,
                 ]
             )
-    lines += _table(["function", "", "what", "status", "duration", "billed", "start", "request id"], rows)
+    lines += _table(["function", "", "what", "status", "response", "duration", "billed", "start", "request id"], rows)
+    lines.append(
+        style(
+            "  response: when the caller had the answer · duration: Lambda's Duration, until every extension"
+            " was back in /next · billed: includes the init of a cold start",
+            "dim",
+        )
+    )
     lines.append("")
     lines.append(style("Traces", "bold") + " (one waterfall per invocation, bars to the scale of its span)")
     legend = "  ".join(style("█ " + k, k) for k in ("init", "invoke", *_CHILD_KEYS))

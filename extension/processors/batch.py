@@ -3,8 +3,9 @@
 Each destination owns one buffer so a slow or failing backend can only fill its own queue. The
 buffer is bounded by item count and by an *estimated* byte size (a cheap sum of string lengths
 and fixed per-record overheads: serialising every record on the hot path would cost more than
-the export itself). On overflow the oldest records go first, because the newest telemetry is the
-most useful, and every drop is counted with a reason and the destination's name.
+the export itself). On overflow the oldest log records go first (the newest telemetry is the most
+useful; spans and metrics, a few per invocation, go last), and every drop is counted with a
+reason and the destination's name.
 Pure: no I/O, no clock.
 """
 
@@ -19,6 +20,9 @@ from extension.stats import Stats
 
 #: Record kinds, in the order of the `Signals` fields.
 SPANS, LOGS, METRICS, RAW = 0, 1, 2, 3
+
+#: Evicted first on overflow: the kinds that flood (function/extension log lines, raw events).
+_EVICT_FIRST = (LOGS, RAW)
 
 #: Fixed per-record overheads (bytes) standing for ids, timestamps and encoding framing.
 _SPAN_BASE, _LOG_BASE, _METRIC_BASE, _RAW_BASE = 160, 96, 64, 96
@@ -167,9 +171,26 @@ class BoundedBuffer:
         else:
             self._queue.extend(entries)
 
+    def _over(self) -> bool:
+        return len(self._queue) > self.max_items or self._bytes > self.max_bytes
+
     def _enforce(self) -> None:
+        """Drop the oldest log lines and raw events first; spans and metrics (a few per invocation,
+        including our own drop counters and `platform.logsDropped`) only when nothing else is
+        left, so a log flood cannot erase the record of what happened and of what was dropped."""
+        if not self._over():
+            return
         dropped = 0
-        while self._queue and (len(self._queue) > self.max_items or self._bytes > self.max_bytes):
+        kept: list[tuple[int, Any, int]] = []
+        while self._queue and self._over():
+            entry = self._queue.popleft()
+            if entry[0] in _EVICT_FIRST:
+                self._bytes -= entry[2]
+                dropped += 1
+            else:
+                kept.append(entry)
+        self._queue.extendleft(reversed(kept))
+        while self._queue and self._over():
             _, _, size = self._queue.popleft()
             self._bytes -= size
             dropped += 1

@@ -369,3 +369,14 @@ def test_response_over_6_mib_is_rejected(layout: Layout) -> None:
     assert result.status == "error"
     assert result.response["errorType"] == "Function.ResponseSizeTooLarge"
     assert small.status == "success" and small.response == "z" * 1024
+
+
+def test_caller_supplied_trace_header_reaches_runtime_and_extensions(layout: Layout) -> None:
+    layout.add_probe("agent")
+    header = "Root=1-67a1b2c3-0123456789abcdef01234567;Parent=89abcdef01234567;Sampled=1"
+    with LambdaEnvironment(**layout.kwargs()) as env:
+        result = env.invoke({}, trace_header=header)
+    assert result.response["trace"] == header
+    assert invoke_events(layout.record("agent"))[0]["body"]["tracing"]["value"] == header
+    start = next(e["record"] for e in env.events if e["type"] == "platform.start")
+    assert start["tracing"]["value"] == header and len(start["tracing"]["spanId"]) == 16

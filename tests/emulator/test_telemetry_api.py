@@ -174,3 +174,45 @@ def test_logs_api_delivery_shapes(layout: Layout) -> None:
     assert set(by_type["platform.report"]) == {"requestId", "metrics"}
     assert "hello logs api" in [e["record"] for e in received if e["type"] == "function"]
     assert types.index("platform.start") < types.index("platform.end") < types.index("platform.report")
+
+
+def test_tcp_destination_gets_ndjson(layout: Layout) -> None:
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(10)
+    port = server.getsockname()[1]
+    received: list[bytes] = []
+
+    def accept() -> None:
+        conn, _ = server.accept()
+        conn.settimeout(10)
+        with conn:
+            while chunk := conn.recv(65536):
+                received.append(chunk)
+
+    reader = threading.Thread(target=accept, daemon=True)
+    reader.start()
+    body = {**ALL_TYPES, "buffering": FAST, "destination": {"protocol": "TCP", "port": port}}
+    layout.add_probe("agent", init_probes=[put(body)])
+    try:
+        with LambdaEnvironment(**layout.kwargs()) as env:
+            env.invoke({"print": ["over tcp"]})
+        reader.join(timeout=10)
+    finally:
+        server.close()
+    assert layout.record("agent")["probes"][0]["status"] == 200
+    events = [json.loads(line) for line in b"".join(received).splitlines()]
+    assert events[0]["type"] == "platform.initStart"
+    assert "over tcp" in [e["record"] for e in events if e["type"] == "function"]
+
+
+def test_rie_compatible_mode_answers_not_supported(layout: Layout) -> None:
+    layout.add_probe("agent", subscribe={**ALL_TYPES})
+    with LambdaEnvironment(**layout.kwargs(telemetry_api_supported=False)) as env:
+        assert env.invoke({}).status == "success"
+    answer = layout.record("agent")["subscribe"]
+    assert answer["status"] == 202 and answer["body"]["errorType"] == "Telemetry.NotSupported"

@@ -1,0 +1,133 @@
+"""Per-invoke overhead at steady state, per flush policy, with a healthy and a 200 ms-slow OTLP receiver.
+
+    python -m bench.overhead [--quick]
+
+Every configuration has its own frozen (`freeze=True`, as Lambda) warm environment running
+bench/functions/bench_fn (prints two lines per invoke). Per round, each configuration runs a block
+of back-to-back invokes, in rotating order. Reported per configuration:
+
+- `extension_overhead_ms`: the `extensionOverhead` span of `platform.report` (runtime done ->
+  last extension back in /next; 0 when no extension is subscribed to INVOKE);
+- `billed_duration_ms` / `duration_ms`: `platform.report` metrics (what the customer pays);
+- `caller_latency_ms`: `InvokeResult.duration_ms`, time until the invoker had the response.
+
+Baselines: no extension and the null extension. Back-to-back invokes are "frequent" for the
+adaptive policy (>= 6/min), so after its first invokes it behaves like `periodic`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bench.common import (
+    BENCH_FN,
+    LAYER,
+    NULL_LAYER,
+    Sink,
+    baseline_env,
+    empty_opt,
+    ensure_layer,
+    log,
+    ratio,
+    rotated,
+    sidecar_env,
+    summary,
+    write_result,
+)
+
+POLICIES = ("adaptive", "end", "periodic", "shutdown")
+SLOW_S = 0.2
+
+
+def _overhead(report: dict[str, Any]) -> float:
+    for span in report.get("spans", []):
+        if span.get("name") == "extensionOverhead":
+            return float(span.get("durationMs", 0.0))
+    return 0.0
+
+
+def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup: int = 10) -> dict[str, Any]:
+    from emulator import LambdaEnvironment
+
+    ensure_layer()
+    rounds = rounds or (5 if quick else 20)
+    block = block or (30 if quick else 50)
+    configs = ["none", "null"] + [f"{p}/{rx}" for p in POLICIES for rx in ("healthy", "slow")]
+    metrics = ("extension_overhead_ms", "billed_duration_ms", "duration_ms", "caller_latency_ms")
+    samples: dict[str, dict[str, list[float]]] = {c: {m: [] for m in metrics} for c in configs}
+    errors: dict[str, int] = {c: 0 for c in configs}
+    with Sink() as healthy, Sink() as slow, empty_opt() as none_opt:
+        slow.delay(SLOW_S)
+        lams: dict[str, Any] = {}
+        try:
+            for c in configs:
+                if c == "none":
+                    opt, env = none_opt, baseline_env()
+                elif c == "null":
+                    opt, env = NULL_LAYER, baseline_env()
+                else:
+                    policy, rx = c.split("/")
+                    opt, env = LAYER, sidecar_env(healthy if rx == "healthy" else slow, None, policy=policy)
+                lams[c] = LambdaEnvironment(opt, BENCH_FN, "app.handler", env=env, freeze=True, echo_output=False)
+                lams[c].start()
+                for _ in range(warmup):
+                    lams[c].invoke({})
+            for r in range(rounds):
+                for c in rotated(configs, r):
+                    lam = lams[c]
+                    for _ in range(block):
+                        res = lam.invoke({})
+                        if res.status != "success":
+                            errors[c] += 1
+                            continue
+                        report = lam.events_of("platform.report")[-1]["record"]
+                        s = samples[c]
+                        s["extension_overhead_ms"].append(_overhead(report))
+                        s["billed_duration_ms"].append(float(report["metrics"]["billedDurationMs"]))
+                        s["duration_ms"].append(float(report["metrics"]["durationMs"]))
+                        s["caller_latency_ms"].append(float(res.duration_ms))
+                log(f"overhead round {r + 1}/{rounds} done")
+        finally:
+            for lam in lams.values():
+                lam.close()
+    summ = {c: {m: summary(v) for m, v in samples[c].items()} for c in configs}
+    base_latency = summ["none"]["caller_latency_ms"]["median"]
+    comparisons = {
+        c: {
+            "caller_latency_vs_none": ratio(summ[c]["caller_latency_ms"]["median"], base_latency),
+            "caller_latency_delta_ms": summ[c]["caller_latency_ms"]["median"] - base_latency,
+            "duration_delta_vs_null_ms": summ[c]["duration_ms"]["median"] - summ["null"]["duration_ms"]["median"],
+        }
+        for c in configs
+    }
+    data = {
+        "rounds": rounds,
+        "block": block,
+        "slow_receiver_s": SLOW_S,
+        "samples": samples,
+        "summary": summ,
+        "comparisons": comparisons,
+        "errors": errors,
+    }
+    write_result("overhead", data, quick)
+    return data
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--rounds", type=int)
+    p.add_argument("--block", type=int)
+    a = p.parse_args()
+    data = run(a.quick, a.rounds, a.block)
+    for c, s in data["summary"].items():
+        o, lat = s["extension_overhead_ms"], s["caller_latency_ms"]
+        print(
+            f"{c:18} overhead median {o['median']:7.2f} p99 {o['p99']:7.2f} | billed median "
+            f"{s['billed_duration_ms']['median']:6.1f} | caller median {lat['median']:6.2f} p99 {lat['p99']:6.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Floods: a function logging far faster than the backend takes it, large records, maximum batches.
+
+Memory must stay bounded (VmHWM of the extension process), `platform.logsDropped` must be turned
+into a metric, and every record that did not arrive must be accounted for: dropped by the
+platform (its own `logsDropped` figures) or dropped by the extension (its `dropped{reason}`
+counters, exported as `lambda_sidecar.dropped` and printed in the shutdown summary).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from emulator import LambdaEnvironment
+from tests.integration.helpers import metric_total, sidecar_env
+from tests.reliability.recorder import CaseRecord
+from tests.reliability.support import (
+    EXTENSION,
+    dropped_by_reason,
+    http_request,
+    line_counts,
+    listener_port,
+    make_function,
+    platform_dropped,
+    proc_status_kb,
+    quiet,
+    scaled,
+    shutdown_summaries,
+    sidecar_metrics,
+)
+from tests.support.fault_proxy import FaultProxy
+from tests.support.otlp_receivers import OtlpHttpReceiver
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+HWM_BOUND_KB = 250 * 1024
+
+
+def test_logging_far_faster_than_export(built_layer: Path, tmp_path: Path, case: CaseRecord) -> None:
+    invokes, per_invoke = scaled(4), 20_000
+    with OtlpHttpReceiver() as rx, FaultProxy(rx.endpoint) as slow:
+        slow.latency_s = 0.5  # every export request takes half a second: far slower than the function
+        env = sidecar_env(
+            slow.url,
+            tmp_path,
+            SIDECAR_FLUSH_POLICY="end",
+            SIDECAR_BUFFER_MAX_ITEMS="5000",
+            SIDECAR_EXPORT_BUDGET_MS="300",
+        )
+        with LambdaEnvironment(
+            built_layer, make_function(tmp_path), "app.handler", env=env, timeout_s=20, echo_output=quiet
+        ) as lam:
+            results = [lam.invoke({"tag": "flood", "n": n, "lines": 0, "flood": per_invoke}) for n in range(invokes)]
+            hwm = proc_status_kb(lam.pids[EXTENSION])["VmHWM"]
+            slow.latency_s = 0.0
+            lam.spindown()
+            by_platform = platform_dropped(lam)
+            platform_drop_events = len(lam.events_of("platform.logsDropped"))
+            summaries = shutdown_summaries(lam)
+            outcome = lam.extension_outcomes[EXTENSION]
+        received = line_counts(rx.logs(), "rel-flood")
+        metrics = rx.metrics()
+    written = invokes * per_invoke
+    drops = dropped_by_reason(summaries)
+    arrived = sum(received.values())
+    own = sidecar_metrics(metrics)
+    logs_dropped_metric = metric_total(metrics, "aws.lambda.logs_dropped")
+    case.set(
+        "Floods",
+        "function logging far faster than export (backend answers in 0.5 s)",
+        load=f"{invokes} invokes x {per_invoke:,} lines of ~120 B (buffer 5,000 records)",
+        faults="slow backend; platform buffer overflow",
+        lost=f"{written - arrived:,} lines, all counted: platform {by_platform:,}, extension {drops}",
+    )
+    case.figure(
+        lines_written=written,
+        lines_arrived=arrived,
+        duplicates=sum(c - 1 for c in received.values() if c > 1),
+        platform_dropped=by_platform,
+        platform_logs_dropped_events=platform_drop_events,
+        aws_lambda_logs_dropped_metric=logs_dropped_metric,
+        extension_dropped=drops,
+        exported_lambda_sidecar_dropped=own.get("lambda_sidecar.dropped", 0),
+        max_rss_mb=round(hwm / 1024, 1),
+    )
+    assert [r.status for r in results] == ["success"] * invokes
+    assert outcome.exit_code == 0 and outcome.exited_before_deadline
+    assert hwm < HWM_BOUND_KB
+    assert written - arrived <= by_platform + sum(drops.values()), (written, arrived, by_platform, drops)
+    assert sum(drops.values()) > 0, "a 5,000-record buffer cannot have held this flood"
+    assert own.get("lambda_sidecar.dropped", 0) > 0, sorted(own)  # the drop counters were exported
+    assert logs_dropped_metric == by_platform  # platform.logsDropped became a metric, exactly
+
+
+def test_large_records(built_layer: Path, tmp_path: Path, case: CaseRecord) -> None:
+    invokes, big_lines, size = scaled(3), 40, 100_000
+    with OtlpHttpReceiver() as rx:
+        env = sidecar_env(rx.endpoint, tmp_path, SIDECAR_FLUSH_POLICY="end")
+        with LambdaEnvironment(
+            built_layer, make_function(tmp_path), "app.handler", env=env, timeout_s=20, echo_output=quiet
+        ) as lam:
+            results = [
+                lam.invoke({"tag": "big", "n": n, "lines": 0, "big_lines": big_lines, "big": size})
+                for n in range(invokes)
+            ]
+            hwm = proc_status_kb(lam.pids[EXTENSION])["VmHWM"]
+            lam.spindown()
+            by_platform = platform_dropped(lam)
+            summaries = shutdown_summaries(lam)
+        received = line_counts(rx.logs(), "rel-big")
+        sizes = [len(k) for k in received]
+    written = invokes * big_lines
+    arrived = sum(received.values())
+    drops = dropped_by_reason(summaries)
+    case.set(
+        "Floods",
+        "many large records",
+        load=f"{invokes} invokes x {big_lines} records of {size // 1000} kB ({written * size / 1e6:.0f} MB)",
+        faults="records near the Telemetry API batch size",
+        lost=f"{written - arrived} records (platform dropped {by_platform}, extension {drops})",
+    )
+    case.figure(
+        records_written=written,
+        records_arrived=arrived,
+        largest_record_bytes=max(sizes, default=0),
+        platform_dropped=by_platform,
+        extension_dropped=drops,
+        max_rss_mb=round(hwm / 1024, 1),
+    )
+    assert [r.status for r in results] == ["success"] * invokes
+    assert hwm < HWM_BOUND_KB
+    assert written - arrived <= by_platform + sum(drops.values())
+    assert max(sizes, default=0) > size  # not truncated on our side
+
+
+def _max_batch(n: int, tag: str, size_bytes: int = 1_000_000, items: int = 10_000) -> bytes:
+    """A batch as large as a subscription allows (10,000 events / ~1 MiB) of function records."""
+    pad = "z" * max(0, size_bytes // items - 120)
+    events = [
+        {"time": "2026-01-01T00:00:00.000Z", "type": "function", "record": f"rel-max {tag} {n} {i} {pad}"}
+        for i in range(items)
+    ]
+    return json.dumps(events).encode()
+
+
+def test_maximum_batches(built_layer: Path, tmp_path: Path, case: CaseRecord) -> None:
+    batches = scaled(6)
+    with OtlpHttpReceiver() as rx:
+        env = sidecar_env(
+            rx.endpoint,
+            tmp_path,
+            SIDECAR_TELEMETRY_MAX_ITEMS="10000",
+            SIDECAR_TELEMETRY_MAX_BYTES="1048576",
+            SIDECAR_TELEMETRY_TIMEOUT_MS="1000",
+        )
+        with LambdaEnvironment(
+            built_layer, make_function(tmp_path), "app.handler", env=env, timeout_s=20, echo_output=quiet
+        ) as lam:
+            lam.invoke({"tag": "max", "n": 0, "lines": 0, "flood": 30_000})  # platform-side maximum batches
+            port = listener_port(lam)
+            statuses = []
+            started = time.monotonic()
+            for n in range(batches):  # and the same size straight into the listener
+                status, _ = http_request(
+                    port, "POST", "/telemetry", {"Content-Type": "application/json"}, _max_batch(n, "max"), timeout=30
+                )
+                statuses.append(status)
+            post_s = time.monotonic() - started
+            after = lam.invoke({"tag": "max", "n": 1, "lines": 1})
+            hwm = proc_status_kb(lam.pids[EXTENSION])["VmHWM"]
+            lam.spindown()
+            summaries = shutdown_summaries(lam)
+            by_platform = platform_dropped(lam)
+        posted = line_counts(rx.logs(), "rel-max")
+        flood = line_counts(rx.logs(), "rel-flood")
+    drops = dropped_by_reason(summaries)
+    expected = batches * 10_000
+    case.set(
+        "Floods",
+        "maximum Telemetry API batches (10,000 events / 1 MiB)",
+        load=f"30,000 lines through the platform + {batches} maximal POSTs ({expected:,} events)",
+        faults="subscription at maxItems 10,000, maxBytes 1 MiB",
+        lost=f"{expected - sum(posted.values())} posted events, {30_000 - sum(flood.values())} platform lines "
+        f"(platform dropped {by_platform}, extension {drops})",
+    )
+    case.figure(
+        batches_posted=batches,
+        answers=sorted(set(statuses)),
+        seconds_per_batch=round(post_s / batches, 2),
+        events_arrived=sum(posted.values()),
+        platform_lines_arrived=sum(flood.values()),
+        extension_dropped=drops,
+        max_rss_mb=round(hwm / 1024, 1),
+    )
+    assert statuses == [200] * batches
+    assert after.status == "success"
+    assert hwm < HWM_BOUND_KB
+    assert expected + 30_000 - sum(posted.values()) - sum(flood.values()) <= by_platform + sum(drops.values())
