@@ -43,6 +43,8 @@ class FunctionConfig:
     telemetry_api_supported: bool = True
     """False: every Telemetry API subscription is answered 202 ``Telemetry.NotSupported`` (as AWS's
     RIE does), so an extension's behaviour without telemetry can be tested."""
+    telemetry_api_refusal: int | None = None
+    """An HTTP status (e.g. 400, 403, 500): every Telemetry API subscription is refused with it."""
 
     def __post_init__(self) -> None:
         problems = []

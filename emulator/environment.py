@@ -57,6 +57,7 @@ class LambdaEnvironment:
         subscriber_cap_bytes: int | None = None,
         echo_output: OutputEcho = True,
         telemetry_api_supported: bool = True,
+        telemetry_api_refusal: int | None = None,
     ) -> None:
         self.config = FunctionConfig(
             opt_dir=Path(opt_dir),
@@ -72,6 +73,7 @@ class LambdaEnvironment:
             init_timeout_s=init_timeout_s,
             subscriber_cap_bytes=subscriber_cap_bytes,
             telemetry_api_supported=telemetry_api_supported,
+            telemetry_api_refusal=telemetry_api_refusal,
         )
         if echo_output is True:
             self._echo: Callable[[str, str], None] | None = _stderr_echo

@@ -4,7 +4,7 @@ The runtime gets the full function environment; extensions get the same minus ru
 variables and every variable starting with ``_``. Neither inherits the emulator's own
 environment (only ``PATH`` and ``LD_LIBRARY_PATH``), so tests see what Lambda would give them.
 Extensions must not see the emulator's virtualenv: a private ``lang/bin`` directory (like
-``/var/lang/bin``) with ``python3`` pointing at the base interpreter comes first on ``PATH``.
+``/var/lang/bin``) whose ``python3`` sees only the standard library comes first on ``PATH``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import secrets
 import sys
 import time
+import venv
 from pathlib import Path
 
 from emulator.config import FunctionConfig
@@ -40,9 +41,17 @@ def base_interpreter() -> Path:
 
 
 def make_lang_bin(root: Path) -> Path:
-    """Create ``<root>/lang/bin`` with python3/python/python3.X symlinks to the base interpreter."""
-    bindir = root / "lang" / "bin"
-    bindir.mkdir(parents=True, exist_ok=True)
+    """Create ``<root>/lang`` like Lambda's ``/var/lang``; returns its ``bin`` directory.
+
+    It is a virtual environment of the *base* interpreter without system site-packages, so
+    ``python3`` (also ``python``, ``python3.X``) sees the standard library only: neither the
+    emulator's virtualenv nor packages installed into the host interpreter, just as an extension
+    in Lambda sees only what its layer brings.
+    """
+    lang = root / "lang"
+    builder = venv.EnvBuilder(system_site_packages=False, symlinks=True, with_pip=False)
+    builder.create(lang)
+    bindir = lang / "bin"
     target = base_interpreter()
     for name in ("python3", "python", f"python{sys.version_info[0]}.{sys.version_info[1]}"):
         link = bindir / name

@@ -25,6 +25,9 @@ def add_routes(app: web.Application, sandbox: Sandbox) -> None:
             return agent
         if not sandbox.config.telemetry_api_supported:  # AWS's RIE answers every PUT like this
             return error(202, "Telemetry.NotSupported", "Telemetry API is not supported")
+        if sandbox.config.telemetry_api_refusal is not None:  # a test switch: refuse every subscription
+            status = sandbox.config.telemetry_api_refusal
+            return error(status, "Telemetry.Refused", f"subscription refused with HTTP {status}")
         if not sandbox.hub.subscriptions_open:
             return error(403, "Telemetry.SubscriptionClosed", "Telemetry API subscription is closed")
         if agent.subscribed_api == "logs":

@@ -8,6 +8,7 @@ printed either way), 2 when the layer is missing.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import time
@@ -45,11 +46,10 @@ def _show(path: Path) -> str:
 
 def _progress(inv: Invocation) -> None:
     mark = "✔" if inv.status == inv.expected else "✖"
-    detail = f" ({inv.error_type})" if inv.error_type else ""
-    print(
-        f"  {mark} {inv.function} #{inv.index} {inv.what}: {inv.status}{detail} in {summary.fmt_ms(inv.duration_ms)}",
-        flush=True,
-    )
+    error = summary.error_type_of(inv.error_type, inv.response)
+    detail = f" ({error})" if error else ""
+    took = summary.fmt_ms(inv.duration_ms)
+    print(f"  {mark} {inv.function} #{inv.index} {inv.what}: {inv.status}{detail} in {took}", flush=True)
 
 
 def _received(backs: backends.Backends) -> list[tuple[str, object]]:
@@ -76,6 +76,8 @@ def _span_ids(backs: backends.Backends) -> set[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _args(argv)
+    if isinstance(sys.stdout, io.TextIOWrapper) and (sys.stdout.encoding or "").lower() != "utf-8":
+        sys.stdout.reconfigure(errors="replace")  # bars and marks are Unicode; never crash on a C locale
     layer: Path = args.layer
     if not (layer / "extensions").is_dir():
         print(f"demo: no built layer at {layer} (./build.sh demo builds it first)", file=sys.stderr)
@@ -125,10 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Raw OTLP data: {len(telemetry.files)} requests decoded to JSON in {_show(out / 'otlp')}/",
         f"HTML report:   {_show(report)}",
     ]
-    report.write_text(report_html.render(result, title=TITLE, intro=intro, report_path=report))
+    report.write_text(report_html.render(result, title=TITLE, intro=intro, report_path=report), "utf-8")
     colour = sys.stdout.isatty() and not args.no_color and "NO_COLOR" not in os.environ
     print(terminal.render(result, colour=colour, header=["", *intro], footer=footer), end="")
-    (out / "summary.txt").write_text(terminal.render(result, colour=False, header=intro, footer=footer))
+    summary_text = terminal.render(result, colour=False, header=intro, footer=footer)
+    (out / "summary.txt").write_text(summary_text, "utf-8")
     ok = all(v.span_found for f in result.functions for v in f.invocations) and all(
         inv.status == inv.expected for run in runs for inv in run.invocations
     )

@@ -193,7 +193,7 @@ def save_and_parse(received: list[tuple[str, Any]], out_dir: Path) -> Telemetry:
     for n, (signal, message) in enumerate(received, 1):
         doc: JsonDict = MessageToDict(message)
         path = out_dir / f"{n:03d}-{signal}.json"
-        path.write_text(json.dumps(doc, indent=1) + "\n")
+        path.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
         telemetry.files.append(path)
         parse_request(signal, doc, telemetry)
     return telemetry

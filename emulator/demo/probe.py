@@ -71,7 +71,7 @@ def _getresponse(self: http.client.HTTPConnection) -> http.client.HTTPResponse:
     return response
 
 
-http.client.HTTPConnection.putrequest = _putrequest  # type: ignore[method-assign,assignment]
+http.client.HTTPConnection.putrequest = _putrequest  # type: ignore[method-assign]
 http.client.HTTPConnection.getresponse = _getresponse  # type: ignore[method-assign]
 
 # Imported after the hooks, so the sample's cold-start reads are seen too.

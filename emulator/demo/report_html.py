@@ -60,6 +60,9 @@ table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
 th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #eef0f3; vertical-align: top; }
 th { color: #5b6570; font-weight: 600; }
 td.msg { word-break: break-word; }
+td.msg pre { margin: 4px 0 2px; white-space: pre-wrap; color: #4a545e; }
+td.msg summary { cursor: pointer; }
+table.narrow { width: auto; min-width: 420px; }
 .sub-t { margin: 6px 0 2px; font-size: 12px; color: #5b6570; font-weight: 600; }
 .sev-ERROR, .sev-CRITICAL, .sev-FATAL { color: #c1121f; font-weight: 600; }
 .sev-WARN, .sev-WARNING { color: #b5651d; font-weight: 600; }
@@ -126,11 +129,18 @@ def _invocation(v: InvocationView) -> str:
         parts.append('<div class="sub-t">logs (correlated by trace id)</div><table>')
         parts.append("<tr><th>severity</th><th>trace</th><th>phase</th><th>message</th></tr>")
         for log in v.logs:
-            more = f' <span class="fact">(+{log.extra_lines} lines)</span>' if log.extra_lines else ""
+            if log.extra_lines:
+                message = (
+                    f"<details><summary>{_e(log.message)} "
+                    f'<span class="fact">(+{log.extra_lines} lines)</span></summary>'
+                    f"<pre>{_e(log.rest)}</pre></details>"
+                )
+            else:
+                message = _e(log.message)
             parts.append(
                 f'<tr><td class="sev-{_e(log.severity.upper())}">{_e(log.severity)}</td>'
                 f'<td class="mono">{_e(log.trace_short)}</td><td>{_e(log.phase)}</td>'
-                f'<td class="msg mono">{_e(log.message)}{more}</td></tr>'
+                f'<td class="msg mono">{message}</td></tr>'
             )
         parts.append("</table>")
     if v.cache_reads:
@@ -191,7 +201,8 @@ def render(summary: Summary, *, title: str, intro: Sequence[str], report_path: P
     ]
     for f in summary.functions:
         body.append(
-            f'<section class="fn"><h3>{_e(f.name)} <span class="fact">sample_functions/{_e(f.sample)}</span></h3>'
+            f'<section class="fn"><h3>{_e(f.name)} '
+            f'<span class="fact">sample_functions/{_e(f.sample)}</span></h3>'
             f'<p class="story">{_e(f.story)}</p>'
         )
         body += [_invocation(v) for v in f.invocations]
@@ -211,7 +222,7 @@ def render(summary: Summary, *, title: str, intro: Sequence[str], report_path: P
     by = ", ".join(f"{k} {n}" for k, n in summary.cache_totals.items()) or "none"
     body.append(f"<p>Reads by the functions: <b>{reads}</b> ({_e(by)}). ")
     body.append(f"AWS calls made by the extension: <b>{sum(summary.aws_calls.values())}</b>.</p>")
-    body.append("<table><tr><th>AWS operation</th><th>calls</th></tr>")
+    body.append('<table class="narrow"><tr><th>AWS operation</th><th>calls</th></tr>')
     body += [f"<tr><td class='mono'>{_e(op)}</td><td>{n}</td></tr>" for op, n in summary.aws_calls.items()]
     body.append("</table>")
     for note in summary.notes:

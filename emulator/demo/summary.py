@@ -36,6 +36,7 @@ class LogLine:
     severity: str
     message: str  # first line
     extra_lines: int  # lines not shown (tracebacks, multi-line messages)
+    rest: str  # those lines (the HTML report can unfold them)
     trace_short: str  # last 8 hex digits of the trace id (X-Ray ids start with the epoch)
 
 
@@ -153,7 +154,8 @@ def _log_lines(logs: Iterable[LogRecord], phase: str) -> tuple[list[LogLine], in
             hidden += 1
             continue
         first, extra = _first_line(r.body)
-        lines.append(LogLine(phase, r.severity or "-", first, extra, r.trace_id[-8:]))
+        rest = r.body.rstrip("\n").split("\n", 1)[1] if extra else ""
+        lines.append(LogLine(phase, r.severity or "-", first, extra, rest, r.trace_id[-8:]))
     return lines, hidden
 
 
@@ -182,7 +184,7 @@ def invocation_view(run: FunctionRun, index: int, telemetry: Telemetry) -> Invoc
         what=inv.what,
         request_id=inv.request_id,
         status=inv.status,
-        error_type=_error_type(inv.error_type, inv.response, attrs.get("error.type")),
+        error_type=error_type_of(inv.error_type, inv.response, attrs.get("error.type")),
         span_found=span is not None,
         cold=bool(attrs.get("faas.coldstart")),
         trace_id=span.trace_id if span is not None else "",
@@ -215,7 +217,9 @@ def _reads_for(run: FunctionRun, request_id: str) -> list[CacheRead]:
     ]
 
 
-def _error_type(invoker: str | None, response: object, span_error: object) -> str | None:
+def error_type_of(invoker: str | None, response: object, span_error: object = None) -> str | None:
+    """The function's own error type (`ValueError`) when its response says so: Lambda normalises
+    the platform-side type to `Runtime.Unknown` for anything that is not `Runtime.*`/`Function.*`."""
     if isinstance(response, dict) and isinstance(response.get("errorType"), str):
         return str(response["errorType"])
     if invoker:

@@ -30,7 +30,7 @@ _COLOURS = {
     "bold": "1",
 }
 _SEVERITY = {"ERROR": "31", "FATAL": "31", "CRITICAL": "31", "WARN": "33", "WARNING": "33", "DEBUG": "2"}
-_STATUS_MARK = {"success": "✔", "error": "✖", "timeout": "⏱"}
+_STATUS_MARK = {"success": "✔", "error": "✖", "timeout": "◔"}
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,9 @@ def invocation_block(v: InvocationView, style: Style) -> list[str]:
     if v.memory_used_mb is not None:
         facts.append(f"memory {v.memory_used_mb}/{v.memory_mb or '?'} MiB")
     ids = f"request {v.request_id[:8]}…" + (f" · trace …{v.trace_id[-12:]}" if v.trace_id else "")
-    head = f"  #{v.index} {style(v.what, 'bold')} · {status} · {'cold' if v.cold else 'warm'} · {style(ids, 'dim')}"
-    head += "\n     " + " · ".join(facts)
-    lines = [head]
+    start = "cold" if v.cold else "warm"
+    lines = [f"  #{v.index} {style(v.what, 'bold')} · {status} · {start} · {style(ids, 'dim')}"]
+    lines.append("     " + " · ".join(facts))
     if v.init is not None:
         lines.append(_bar_line(v.init, v.init.duration_ms, style, style(" init: own scale", "dim")))
     if not v.span_found:
@@ -105,7 +105,7 @@ def invocation_block(v: InvocationView, style: Style) -> list[str]:
         for r in v.cache_reads:
             phase = "init" if r.request_id is None else "invoke"
             lines.append(
-                f"      {phase:<6} {r.kind:<9} {_clip(r.name, 34):<34} {r.status}  "
+                f"      {phase:<6} {r.kind:<9} {_clip(r.name, 42):<42} {r.status}  "
                 f"X-Cache {style(r.x_cache.ljust(7), 'success' if r.x_cache == 'hit' else 'timeout')}"
                 f" Age {r.age:>3}  {r.ms:6.2f} ms"
             )
@@ -141,7 +141,9 @@ def render(summary: Summary, *, colour: bool, header: Sequence[str] = (), footer
                     v.request_id,
                 ]
             )
-    lines += _table(["function", "", "what", "status", "response", "duration", "billed", "start", "request id"], rows)
+    lines += _table(
+        ["function", "", "what", "status", "response", "duration", "billed", "start", "request id"], rows
+    )
     lines.append(
         style(
             "  response: when the caller had the answer · duration: Lambda's Duration, until every extension"

@@ -120,7 +120,7 @@ def extract_json_key(payload: Payload, json_key: str) -> web.Response:
     raw = payload.doc.get("SecretString")
     try:
         doc = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict):
         return error_response(400, "InvalidRequestException", "the secret is not a JSON object")
@@ -256,7 +256,7 @@ async def batch_keys(request: web.Request) -> list[tuple[str, CacheKey]]:
     else:
         try:
             doc = json.loads(await request.read())
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise BadRequest("the body is not JSON") from exc
         if not isinstance(doc, dict):
             raise BadRequest("the body must be a JSON object")

@@ -171,8 +171,8 @@ class BoundedBuffer:
         else:
             self._queue.extend(entries)
 
-    def _over(self) -> bool:
-        return len(self._queue) > self.max_items or self._bytes > self.max_bytes
+    def _over(self, set_aside: int = 0) -> bool:
+        return len(self._queue) + set_aside > self.max_items or self._bytes > self.max_bytes
 
     def _enforce(self) -> None:
         """Drop the oldest log lines and raw events first; spans and metrics (a few per invocation,
@@ -182,7 +182,7 @@ class BoundedBuffer:
             return
         dropped = 0
         kept: list[tuple[int, Any, int]] = []
-        while self._queue and self._over():
+        while self._queue and self._over(len(kept)):
             entry = self._queue.popleft()
             if entry[0] in _EVICT_FIRST:
                 self._bytes -= entry[2]

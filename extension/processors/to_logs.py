@@ -82,7 +82,11 @@ def is_self_record(record: object) -> bool:
     """A line the extension itself wrote (it comes back as an `extension` record)."""
     if isinstance(record, str):
         return is_self_line(record)
-    return isinstance(record, dict) and SELF_JSON_KEY in record
+    if not isinstance(record, dict):
+        return False
+    # JSON log format: the platform wraps our text lines as {"message": "[lambda-sidecar] ..."}
+    message = record.get("message")
+    return SELF_JSON_KEY in record or (isinstance(message, str) and is_self_line(message))
 
 
 def min_severity(level_name: str) -> int:

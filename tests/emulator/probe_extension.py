@@ -26,6 +26,7 @@ killed. Config keys (all optional):
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -54,6 +55,8 @@ RECORD: dict[str, Any] = {
     "prefix": sys.prefix,
     "base_prefix": sys.base_prefix,
     "env": dict(os.environ),
+    "sys_path": list(sys.path),
+    "importable": {m: importlib.util.find_spec(m) is not None for m in ("aiohttp", "awslambdaric", "boto3")},
     "register": None,
     "subscribe": None,
     "probes": [],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -133,9 +134,12 @@ def test_extension_and_runtime_environments(layout: Layout) -> None:
     assert ext_env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "TZ", "LANG"):
         assert ext_env[key]
-    # extensions run on the base interpreter found first on PATH, never the emulator's venv
-    assert record["prefix"] == record["base_prefix"]
-    assert ext_env["PATH"].split(os.pathsep)[0].endswith("lang/bin")
+    # extensions run a python3 found first on PATH (like /var/lang/bin) that sees only the
+    # standard library: not the emulator's venv, not packages of the host interpreter
+    lang_bin = ext_env["PATH"].split(os.pathsep)[0]
+    assert lang_bin.endswith("lang/bin") and record["python"].startswith(lang_bin)
+    assert record["importable"] == {"aiohttp": False, "awslambdaric": False, "boto3": False}
+    assert not [p for p in record["sys_path"] if p.startswith(sys.prefix) and sys.prefix != sys.base_prefix]
     assert runtime_view["_HANDLER"] == "app.handler"
     assert runtime_view["LAMBDA_TASK_ROOT"] == str(layout.task)
     assert runtime_view["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/sample-function"

@@ -144,9 +144,10 @@ def test_extension_not_returning_to_next_times_out_the_phase(layout: Layout) -> 
         result = env.invoke({})
         outcome = env.extension_outcomes["stuck"]
     # the invoker got the function's answer at once; the phase itself timed out
-    assert result.status == "success" and result.duration_ms < 1000
+    assert result.status == "success"
     report = next(e["record"] for e in env.events if e["type"] == "platform.report")
     assert report["status"] == "timeout"
+    assert result.duration_ms < report["metrics"]["durationMs"]
     assert outcome.state == "ShutdownFailed" and outcome.exited_before_deadline is False
 
 

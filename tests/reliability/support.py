@@ -182,8 +182,11 @@ def http_raw(port: int, request: bytes, timeout: float = 5.0, host: str = "127.0
         else:
             raise TimeoutError("no complete answer")
     data = b"".join(chunks)
-    match = re.match(rb"HTTP/1\.[01] (\d{3})", data)
-    return (int(match.group(1)) if match else 0), data
+    if not re.match(rb"HTTP/1\.[01] \d{3}", data):
+        return 0, data
+    statuses = [int(s) for s in re.findall(rb"(?:^|\r\n)HTTP/1\.[01] (\d{3})", data)]
+    final = [s for s in statuses if s >= 200]  # skip interim 1xx answers (100 Continue)
+    return (final[0] if final else statuses[0]), data
 
 
 def http_request(

@@ -39,15 +39,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 HWM_BOUND_KB = 250 * 1024
 
 
-def test_logging_far_faster_than_export(built_layer: Path, tmp_path: Path, case: CaseRecord) -> None:
-    invokes, per_invoke = scaled(4), 20_000
+@pytest.mark.parametrize("backend", ["fast", "slow"])
+def test_logging_far_faster_than_export(built_layer: Path, tmp_path: Path, case: CaseRecord, backend: str) -> None:
+    """`fast`: the export budget is the limit, so the accounting must be exact. `slow`: every
+    request takes 0.5 s, longer than the budget, so requests the extension gave up on still
+    arrive and are sent again (at-least-once): counts are then lower bounds."""
+    invokes, per_invoke = scaled(3), 12_000
     with OtlpHttpReceiver() as rx, FaultProxy(rx.endpoint) as slow:
-        slow.latency_s = 0.5  # every export request takes half a second: far slower than the function
+        slow.latency_s = 0.5 if backend == "slow" else 0.0
         env = sidecar_env(
             slow.url,
             tmp_path,
             SIDECAR_FLUSH_POLICY="end",
-            SIDECAR_BUFFER_MAX_ITEMS="5000",
+            SIDECAR_BUFFER_MAX_ITEMS="3000",
             SIDECAR_EXPORT_BUDGET_MS="300",
         )
         with LambdaEnvironment(
@@ -70,9 +74,10 @@ def test_logging_far_faster_than_export(built_layer: Path, tmp_path: Path, case:
     logs_dropped_metric = metric_total(metrics, "aws.lambda.logs_dropped")
     case.set(
         "Floods",
-        "function logging far faster than export (backend answers in 0.5 s)",
-        load=f"{invokes} invokes x {per_invoke:,} lines of ~120 B (buffer 5,000 records)",
-        faults="slow backend; platform buffer overflow",
+        f"function logging far faster than export ({backend} backend"
+        + (", answering in 0.5 s > budget)" if backend == "slow" else ", 300 ms export budget)"),
+        load=f"{invokes} invokes x {per_invoke:,} lines of ~120 B (buffer 3,000 records)",
+        faults=("slow backend; " if backend == "slow" else "") + "platform buffer overflow; extension queue full",
         lost=f"{written - arrived:,} lines, all counted: platform {by_platform:,}, extension {drops}",
     )
     case.figure(
@@ -90,9 +95,15 @@ def test_logging_far_faster_than_export(built_layer: Path, tmp_path: Path, case:
     assert outcome.exit_code == 0 and outcome.exited_before_deadline
     assert hwm < HWM_BOUND_KB
     assert written - arrived <= by_platform + sum(drops.values()), (written, arrived, by_platform, drops)
-    assert sum(drops.values()) > 0, "a 5,000-record buffer cannot have held this flood"
-    assert own.get("lambda_sidecar.dropped", 0) > 0, sorted(own)  # the drop counters were exported
-    assert logs_dropped_metric == by_platform  # platform.logsDropped became a metric, exactly
+    assert sum(drops.values()) > 0, "a 3,000-record buffer cannot have held this flood"
+    assert by_platform > 0 and platform_drop_events > 0
+    if backend == "fast":  # exact: every drop reported and exported once
+        assert logs_dropped_metric == by_platform
+        assert own.get("lambda_sidecar.dropped", 0) == sum(drops.values())
+        assert all(c == 1 for c in received.values())
+    else:  # requests abandoned at the budget still reach the backend: at least once
+        assert logs_dropped_metric >= by_platform
+        assert own.get("lambda_sidecar.dropped", 0) >= sum(drops.values())
 
 
 def test_large_records(built_layer: Path, tmp_path: Path, case: CaseRecord) -> None:

@@ -77,7 +77,7 @@ class TelemetryApiSource:
         body = await request.read()
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the C stack allows
             self._stats.add("telemetry_rejected", label="not_json")
             return _error(400, "body is not valid JSON")
         result = parse_batch(payload)

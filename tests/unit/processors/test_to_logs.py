@@ -118,13 +118,15 @@ def test_own_lines_are_dropped_and_counted() -> None:
             ev("extension", T, f"{SELF_LOG_MARKER} INFO subscribed\n"),
             ev("extension", T, {SELF_JSON_KEY: 1, "_aws": {}}),
             ev("extension", T, json.dumps({SELF_JSON_KEY: 1, "m": 2})),
+            # JSON log format: the platform wraps our text line into an object
+            ev("extension", T, {"timestamp": "t", "level": "INFO", "message": f"{SELF_LOG_MARKER} INFO ready"}),
             ev("extension", T, "someone else's line"),
         ]
     )
     out = proc.process(batch)
     assert [log.body for log in out.logs] == ["someone else's line"]
     assert len(out.raw_events) == 1  # our own lines are not re-exported as raw events either
-    assert stats.get("filtered", "self_log") == 3
+    assert stats.get("filtered", "self_log") == 4
 
 
 def test_minimum_level_filter() -> None:
