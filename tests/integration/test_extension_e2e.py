@@ -21,7 +21,7 @@ from tests.integration.helpers import (
     span_attrs,
     xray_trace_id,
 )
-from tests.support.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, unused_port
+from tests.support.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, attrs, unused_port
 
 pytestmark = pytest.mark.integration
 
@@ -179,3 +179,19 @@ def test_otlp_grpc_delivers_all_three_signals(built_layer_grpc: Path, tmp_path: 
     assert set(ids) <= set(invocation_spans(rx.spans()))
     assert any(b.startswith("hello 2 ") for b in log_bodies(rx.logs()))
     assert metric_total(rx.metrics(), "faas.invocations") == 3
+
+
+def test_json_log_format_records_become_structured_logs(built_layer: Path, tmp_path: Path) -> None:
+    with OtlpHttpReceiver() as rx:
+        env = sidecar_env(rx.endpoint, tmp_path, AWS_LAMBDA_LOG_FORMAT="JSON")
+        with LambdaEnvironment(built_layer, make_task(tmp_path), "app.handler", env=env) as lam:
+            rid = lam.invoke({"n": 7}).request_id
+            lam.spindown()
+    logs = rx.logs()
+    structured = [r for r in logs if "structured line" in r.body.string_value]
+    assert structured, [r.body for r in logs]
+    record = structured[0]
+    assert record.severity_text == "INFO"
+    assert attrs(record.attributes).get("faas.invocation_id") == rid
+    everything = " ".join(str(r.body) + str(r.attributes) for r in logs)
+    assert "[lambda-sidecar]" not in everything, "own output re-ingested in JSON log format"
