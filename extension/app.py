@@ -12,17 +12,9 @@ from dataclasses import dataclass
 
 from extension.cache.sockets import BoundSockets
 from extension.config import Settings
-from extension.exporters.factory import build_destinations
 from extension.lifecycle.extensions_api import ExtensionsApiClient
-from extension.lifecycle.manager import Hooks, LifecycleManager
 from extension.lifecycle.registration import Registration
 from extension.log import get_logger
-from extension.pipeline import Pipeline
-from extension.processors.processor import TelemetryProcessor
-from extension.processors.resource import build_resource
-from extension.sources.telemetry_api.listener import TelemetryApiSource
-from extension.sources.telemetry_api.subscription import SubscriptionState, subscribe
-from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
 
 log = get_logger()
@@ -79,6 +71,17 @@ async def _run(boot: Boot) -> int:
 
         cache = CacheService(settings, stats, boot.cache_sockets)
         await cache.start()
+
+    # Imported only now: a function reading a secret in its init code is already being served
+    # while protobuf and the telemetry pipeline load.
+    from extension.exporters.factory import build_destinations
+    from extension.lifecycle.manager import Hooks, LifecycleManager
+    from extension.pipeline import Pipeline
+    from extension.processors.processor import TelemetryProcessor
+    from extension.processors.resource import build_resource
+    from extension.sources.telemetry_api.listener import TelemetryApiSource
+    from extension.sources.telemetry_api.subscription import SubscriptionState, subscribe
+    from extension.sources.telemetry_api.tracker import InvocationTracker
 
     resource = build_resource(settings, boot.registration.account_id)
     processor = TelemetryProcessor(settings, resource, stats)
