@@ -89,4 +89,13 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_code = main(sys.argv[1:])
+    # Exit without interpreter finalisation: tearing down aiohttp, protobuf and the heap can take
+    # 100+ ms on a busy host, past the SHUTDOWN deadline, and Lambda then SIGKILLs us (found by the
+    # reliability suite). Everything of ours is closed by now; only the standard streams need flushing.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe must not stop the exit
+            pass
+    os._exit(exit_code)

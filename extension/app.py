@@ -97,6 +97,7 @@ async def _run(boot: Boot) -> int:
         )
         await listener.start()
         state, _ = await subscribe(client, settings.telemetry, listener.port)
+    pipeline.telemetry_active = state is SubscriptionState.SUBSCRIBED
     await asyncio.gather(*(d.start() for d in destinations))
 
     async def on_shutdown(remaining: float) -> None:

@@ -40,6 +40,8 @@ class Pipeline:
         self._tracker = tracker
         self._stats = stats
         self._clock_ns = clock_ns
+        #: Set by the composition root once the Telemetry API subscription succeeded.
+        self.telemetry_active = False
 
     @property
     def destinations(self) -> list[Destination]:
@@ -56,8 +58,13 @@ class Pipeline:
                 log.exception("processing a telemetry batch failed; counted, continuing")
 
     def on_invoke(self, event: LifecycleEvent) -> None:
-        self._tracker.expect(event.request_id)
-        self._processor.on_invoke(event.request_id, event.deadline_ms, event.trace_header, self._clock_ns())
+        """Only with telemetry flowing: without it an invocation's outcome is unknowable, and
+        the processor would report every one as unfinished."""
+        if self.telemetry_active:
+            self._tracker.expect(event.request_id)
+            self._processor.on_invoke(
+                event.request_id, event.deadline_ms, event.trace_header, self._clock_ns()
+            )
 
     def needs_flush(self) -> bool:
         return any(d.needs_flush() for d in self._destinations)

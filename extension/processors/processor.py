@@ -161,8 +161,9 @@ class TelemetryProcessor:
             self._current = inv
 
     def on_shutdown(self, reason: str, now_ns: int) -> Signals:
-        """Close everything still open. Invocations Lambda never finished get a synthetic ERROR span
-        (`Sandbox.Timedout` on a timeout shutdown, `Runtime.Crash` otherwise) and outcome metrics."""
+        """Close everything still open. After a `timeout` or `failure` shutdown, invocations Lambda
+        never finished get a synthetic ERROR span (`Sandbox.Timedout` on a timeout, `Runtime.Crash`
+        otherwise) and outcome metrics; after a spindown they are only counted as missing."""
         out = _Out()
         if self._shut_down:
             return out.signals()
@@ -172,6 +173,11 @@ class TelemetryProcessor:
         for inv in self._table.take_open():
             if inv.runtime_done is not None or inv.report is not None:
                 self._emit_invocation(inv, out, end_ns=now_ns)
+                continue
+            if reason not in ("timeout", "failure"):
+                # A normal spindown after an invocation whose platform events never came: its
+                # outcome is unknown, so it is counted as missing rather than reported as an error.
+                self._stats.add("invocation_events_missing", label=reason or "unknown")
                 continue
             end = now_ns
             if timeout and inv.deadline_ns is not None:

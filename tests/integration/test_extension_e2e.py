@@ -195,3 +195,32 @@ def test_json_log_format_records_become_structured_logs(built_layer: Path, tmp_p
     assert attrs(record.attributes).get("faas.invocation_id") == rid
     everything = " ".join(str(r.body) + str(r.attributes) for r in logs)
     assert "[lambda-sidecar]" not in everything, "own output re-ingested in JSON log format"
+
+
+def test_telemetry_api_not_supported_carries_on_with_one_clear_line(
+    built_layer: Path, tmp_path: Path
+) -> None:
+    """AWS's own emulator answers the Telemetry API with 202 "not supported": no crash, no wait."""
+    with OtlpHttpReceiver() as rx:
+        env = sidecar_env(rx.endpoint, tmp_path)
+        task = make_task(tmp_path)
+        with LambdaEnvironment(
+            built_layer, task, "app.handler", env=env, telemetry_api_supported=False
+        ) as lam:
+            results = [lam.invoke({"n": n}) for n in range(2)]
+            reports = lam.events_of("platform.report")
+            lam.spindown()
+            outcome = lam.extension_outcomes["lambda-sidecar"]
+            lines = [line for src, line in lam.output_lines if src == "lambda-sidecar"]
+    assert [r.status for r in results] == ["success", "success"]
+    assert outcome.exit_code == 0 and outcome.exited_before_deadline
+    assert sum("not supported" in line for line in lines) == 1, lines
+    # with nothing to wait for, the extension does not hold the invoke open for runtimeDone
+    overhead = [
+        s["durationMs"]
+        for r in reports
+        for s in r["record"].get("spans", [])
+        if s["name"] == "extensionOverhead"
+    ]
+    assert overhead and max(overhead) < 1000
+    assert not rx.spans()  # no telemetry, so no invocation spans: but the function was never failed

@@ -20,7 +20,9 @@ def test_defaults_without_any_variable() -> None:
 
 
 def test_otlp_endpoint_enables_otlp_with_signal_paths_and_gzip() -> None:
-    s = from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/", "AWS_LAMBDA_FUNCTION_NAME": "orders"})
+    s = from_env(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/", "AWS_LAMBDA_FUNCTION_NAME": "orders"}
+    )
     assert s.exporters.names == ("otlp",)
     assert s.exporters.otlp is not None
     assert s.exporters.otlp.traces.endpoint == "http://collector:4318/v1/traces"
@@ -58,7 +60,12 @@ def test_all_problems_reported_at_once_naming_each_variable() -> None:
             }
         )
     text = str(err.value)
-    for name in ("SIDECAR_FLUSH_POLICY", "SECRETS_MANAGER_TTL", "SIDECAR_EXPORTERS", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+    for name in (
+        "SIDECAR_FLUSH_POLICY",
+        "SECRETS_MANAGER_TTL",
+        "SIDECAR_EXPORTERS",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ):
         assert name in text
     assert len(err.value.problems) == 4
 
@@ -96,7 +103,10 @@ def test_timeout_zero_means_bounded_default() -> None:
     ("value", "seconds"), [("45", 45.0), ("90s", 90.0), ("5m", 300.0), ("1h", 3600.0), ("1500ms", 1.5)]
 )
 def test_appconfig_durations(value: str, seconds: float) -> None:
-    assert from_env({"AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS": value}).cache.appconfig_poll_interval_s == seconds
+    assert (
+        from_env({"AWS_APPCONFIG_EXTENSION_POLL_INTERVAL_SECONDS": value}).cache.appconfig_poll_interval_s
+        == seconds
+    )
 
 
 def test_prefetch_lists() -> None:

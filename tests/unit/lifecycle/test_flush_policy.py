@@ -8,7 +8,8 @@ from extension.lifecycle.flush_policy import Decision, FlushScheduler
 
 def scheduler(policy: FlushPolicy, interval: float = 20.0, rate: float = 6.0) -> FlushScheduler:
     return FlushScheduler(
-        PipelineSettings(flush_policy=policy, flush_interval_s=interval, adaptive_min_rate_per_minute=rate), now=0.0
+        PipelineSettings(flush_policy=policy, flush_interval_s=interval, adaptive_min_rate_per_minute=rate),
+        now=0.0,
     )
 
 

@@ -148,7 +148,16 @@ def test_open_invocations_are_bounded() -> None:
     for rid in ("a", "b", "c"):
         proc.on_invoke(rid, 0, None, T0_NS)
     assert stats.get("dropped", "invocation_state_evicted") == 1
-    assert len(proc.on_shutdown("spindown", NOW).spans) == 2
+    assert len(proc.on_shutdown("failure", NOW).spans) == 2
+
+
+def test_spindown_counts_unreported_invocations_instead_of_inventing_errors() -> None:
+    stats = Stats()
+    proc = processor(stats)
+    proc.on_invoke("lost", 0, None, T0_NS)
+    out = proc.on_shutdown("spindown", NOW)
+    assert out.spans == ()
+    assert stats.get("invocation_events_missing", "spindown") == 1
 
 
 def test_span_events_style() -> None:

@@ -119,7 +119,11 @@ def test_own_lines_are_dropped_and_counted() -> None:
             ev("extension", T, {SELF_JSON_KEY: 1, "_aws": {}}),
             ev("extension", T, json.dumps({SELF_JSON_KEY: 1, "m": 2})),
             # JSON log format: the platform wraps our text line into an object
-            ev("extension", T, {"timestamp": "t", "level": "INFO", "message": f"{SELF_LOG_MARKER} INFO ready"}),
+            ev(
+                "extension",
+                T,
+                {"timestamp": "t", "level": "INFO", "message": f"{SELF_LOG_MARKER} INFO ready"},
+            ),
             ev("extension", T, "someone else's line"),
         ]
     )
