@@ -29,7 +29,6 @@ from typing import Any
 
 from bench.common import (
     BASE_PY,
-    LAYER,
     MINIMAL_FN,
     NULL_LAYER,
     Moto,
@@ -64,8 +63,9 @@ def init_durations(rounds: int) -> dict[str, Any]:
         if source == "lambda-sidecar":
             lines.append(line)
 
+    layer = ensure_layer()
     with Sink() as sink, Moto() as moto, empty_opt() as none_opt:
-        opts = {"none": none_opt, "null": NULL_LAYER, "sidecar": LAYER}
+        opts = {"none": none_opt, "null": NULL_LAYER, "sidecar": layer}
         envs = {
             "none": baseline_env(moto),
             "null": baseline_env(moto),
@@ -97,7 +97,8 @@ def init_durations(rounds: int) -> dict[str, Any]:
                                 ready.append((float(m.group(1)), float(m.group(2))))
                             if m := _PREFETCH.search(line):
                                 prefetch_ok.append(int(m.group(1)))
-                log(f"cold start round {r + 1}/{rounds}: " + ", ".join(f"{c}={samples[c][-1]:.0f}" for c in CONFIGS))
+                last = ", ".join(f"{c}={samples[c][-1]:.0f}" for c in CONFIGS)
+                log(f"cold start round {r + 1}/{rounds}: {last} ms")
         finally:
             for lam in lams.values():
                 lam.close()
@@ -142,7 +143,9 @@ def _lang_bin(tmp: Path) -> str:
 
 def _time_to_register(argv: list[str], env: dict[str, str], server: socket.socket) -> float:
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         server.settimeout(30)
         conn, _ = server.accept()
@@ -175,6 +178,7 @@ def _time_to_exit(argv: list[str], env: dict[str, str]) -> float:
 def launch_to_register(rounds: int) -> dict[str, Any]:
     configs = ("python3 -c pass", "python3 -E -S -B -c pass", "null extension", "lambda-sidecar")
     samples: dict[str, list[float]] = {c: [] for c in configs}
+    layer = ensure_layer()
     with tempfile.TemporaryDirectory(prefix="bench-l2r-") as tmp, socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(8)
@@ -189,7 +193,7 @@ def launch_to_register(rounds: int) -> dict[str, Any]:
                 [str(NULL_LAYER / "extensions" / "null-extension")], base, server
             ),
             "lambda-sidecar": lambda: _time_to_register(
-                [str(LAYER / "extensions" / "lambda-sidecar")],
+                [str(layer / "extensions" / "lambda-sidecar")],
                 {
                     **base,
                     **sidecar_env(None, None),
@@ -211,7 +215,9 @@ def launch_to_register(rounds: int) -> dict[str, Any]:
         "sidecar_vs_python_pass": ratio(med["lambda-sidecar"], med["python3 -c pass"]),
         "sidecar_vs_python_pass_same_flags": ratio(med["lambda-sidecar"], med["python3 -E -S -B -c pass"]),
         "sidecar_vs_null": ratio(med["lambda-sidecar"], med["null extension"]),
-        "sidecar_vs_python_pass_paired_median": _paired(samples["lambda-sidecar"], samples["python3 -c pass"]),
+        "sidecar_vs_python_pass_paired_median": _paired(
+            samples["lambda-sidecar"], samples["python3 -c pass"]
+        ),
     }
     return out
 

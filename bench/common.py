@@ -8,6 +8,7 @@ interquartile range). Nothing here asserts on timings.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
@@ -113,6 +114,7 @@ def write_result(name: str, data: dict[str, Any], quick: bool) -> Path:
         "quick": quick,
         "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "machine": machine(),
+        "layer": layer_build_info(_snapshot) if _snapshot else {},
         **data,
     }
     path.write_text(json.dumps(payload, indent=1, default=float))
@@ -127,10 +129,35 @@ def read_result(name: str) -> dict[str, Any] | None:
     return data
 
 
+_snapshot: Path | None = None
+
+
 def ensure_layer() -> Path:
-    if not (LAYER / "extensions" / "lambda-sidecar").exists():
-        subprocess.run([PY, str(ROOT / "layer" / "build_layer.py"), "--quiet"], cwd=ROOT, check=True)
-    return LAYER
+    """A private copy of build/layer/ (built first if missing), taken once per process.
+
+    Other work in the same tree may rebuild build/layer/ at any moment; a benchmark must not see
+    the layer change (or vanish) in the middle of a run."""
+    global _snapshot
+    if _snapshot is None:
+        if not (LAYER / "extensions" / "lambda-sidecar").exists():
+            subprocess.run([PY, str(ROOT / "layer" / "build_layer.py"), "--quiet"], cwd=ROOT, check=True)
+        tmp = Path(tempfile.mkdtemp(prefix="bench-layer-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        shutil.copytree(LAYER, tmp / "layer", symlinks=True)
+        _snapshot = tmp / "layer"
+    return _snapshot
+
+
+def layer_build_info(layer: Path) -> dict[str, str]:
+    info: dict[str, str] = {}
+    try:
+        for line in (layer / "lambda-sidecar" / "BUILD-INFO").read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                info[key] = value
+    except OSError:
+        pass
+    return info
 
 
 @contextmanager
@@ -270,7 +297,7 @@ class Moto:
 
 
 def boto3_client(url: str) -> Any:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     return boto3.client(
         "secretsmanager",

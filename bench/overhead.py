@@ -22,7 +22,6 @@ from typing import Any
 
 from bench.common import (
     BENCH_FN,
-    LAYER,
     NULL_LAYER,
     Sink,
     baseline_env,
@@ -50,7 +49,7 @@ def _overhead(report: dict[str, Any]) -> float:
 def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup: int = 10) -> dict[str, Any]:
     from emulator import LambdaEnvironment
 
-    ensure_layer()
+    layer = ensure_layer()
     rounds = rounds or (5 if quick else 20)
     block = block or (30 if quick else 50)
     configs = ["none", "null"] + [f"{p}/{rx}" for p in POLICIES for rx in ("healthy", "slow")]
@@ -68,8 +67,10 @@ def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup
                     opt, env = NULL_LAYER, baseline_env()
                 else:
                     policy, rx = c.split("/")
-                    opt, env = LAYER, sidecar_env(healthy if rx == "healthy" else slow, None, policy=policy)
-                lams[c] = LambdaEnvironment(opt, BENCH_FN, "app.handler", env=env, freeze=True, echo_output=False)
+                    opt, env = layer, sidecar_env(healthy if rx == "healthy" else slow, None, policy=policy)
+                lams[c] = LambdaEnvironment(
+                    opt, BENCH_FN, "app.handler", env=env, freeze=True, echo_output=False
+                )
                 lams[c].start()
                 for _ in range(warmup):
                     lams[c].invoke({})
@@ -97,7 +98,9 @@ def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup
         c: {
             "caller_latency_vs_none": ratio(summ[c]["caller_latency_ms"]["median"], base_latency),
             "caller_latency_delta_ms": summ[c]["caller_latency_ms"]["median"] - base_latency,
-            "duration_delta_vs_null_ms": summ[c]["duration_ms"]["median"] - summ["null"]["duration_ms"]["median"],
+            "duration_delta_vs_null_ms": (
+                summ[c]["duration_ms"]["median"] - summ["null"]["duration_ms"]["median"]
+            ),
         }
         for c in configs
     }
@@ -123,9 +126,10 @@ def main() -> None:
     data = run(a.quick, a.rounds, a.block)
     for c, s in data["summary"].items():
         o, lat = s["extension_overhead_ms"], s["caller_latency_ms"]
+        billed = s["billed_duration_ms"]["median"]
         print(
-            f"{c:18} overhead median {o['median']:7.2f} p99 {o['p99']:7.2f} | billed median "
-            f"{s['billed_duration_ms']['median']:6.1f} | caller median {lat['median']:6.2f} p99 {lat['p99']:6.2f}"
+            f"{c:18} overhead median {o['median']:7.2f} p99 {o['p99']:7.2f} | billed median {billed:6.1f}"
+            f" | caller median {lat['median']:6.2f} p99 {lat['p99']:6.2f}"
         )
 
 

@@ -10,8 +10,9 @@ slowly (`delay`), and is driven over stdin/stdout, one command per line:
     reset            -> {"ok": true}   (zero the counts)
     quit
 
-`marked` counts log records per request id whose body reads `<marker> <request id> ...`
-(bench/functions/bench_fn writes such lines), so a benchmark can tell exactly what arrived.
+`marked` counts distinct log records per request id whose body reads `<marker> <request id> <n> ...`
+(bench/functions/bench_fn writes such lines), so a benchmark can tell exactly what arrived;
+`duplicates` counts records that arrived more than once (an export retried after its answer was lost).
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ class CountingReceiver(OtlpHttpReceiver):
         self.delay_s = 0.0
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
-        self.marked: Counter[str] = Counter()
+        self.marked: dict[str, set[int]] = {}
+        self.duplicates = 0
 
     def _record(self, received: Received) -> None:
         spans = logs = points = 0
-        marked: Counter[str] = Counter()
+        marked: list[tuple[str, int]] = []
         msg = received.message
         if received.signal == "traces" and msg is not None:
             spans = sum(len(ss.spans) for rs in msg.resource_spans for ss in rs.scope_spans)
@@ -51,12 +53,17 @@ class CountingReceiver(OtlpHttpReceiver):
                     for rec in sl.log_records:
                         body = rec.body.string_value
                         if body.startswith(MARKER):
-                            marked[body.split(" ", 2)[1]] += 1
+                            parts = body.split(" ", 3)
+                            marked.append((parts[1], int(parts[2])))
         elif received.signal == "metrics" and msg is not None:
             points = sum(len(sm.metrics) for rm in msg.resource_metrics for sm in rm.scope_metrics)
         with self._lock:
             self.counts.update(requests=1, spans=spans, logs=logs, metrics=points, bytes=len(received.body))
-            self.marked.update(marked)
+            for rid, number in marked:
+                seen = self.marked.setdefault(rid, set())
+                if number in seen:
+                    self.duplicates += 1  # an export retried after the answer was lost
+                seen.add(number)
 
     def _next_behaviour(self) -> tuple[_Behaviour, threading.Event]:
         if self.delay_s > 0:
@@ -65,17 +72,24 @@ class CountingReceiver(OtlpHttpReceiver):
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {**{k: self.counts[k] for k in ("requests", "spans", "logs", "metrics", "bytes")},
-                    "marked": dict(self.marked)}
+            return {
+                **{k: self.counts[k] for k in ("requests", "spans", "logs", "metrics", "bytes")},
+                "marked": {rid: len(seen) for rid, seen in self.marked.items()},
+                "duplicates": self.duplicates,
+            }
 
     def reset(self) -> None:
         with self._lock:
             self.counts.clear()
             self.marked.clear()
+            self.duplicates = 0
 
 
 def main() -> int:
-    rx = CountingReceiver().start()
+    rx = CountingReceiver()
+    rx.start()
+    if rx._server is not None:  # a client giving up mid-answer (export budget) is expected: no traceback
+        rx._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
     print(json.dumps({"endpoint": rx.endpoint}), flush=True)
     try:
         for line in sys.stdin:

@@ -58,6 +58,8 @@ class FunctionConfig:
             problems.append(f"task dir {self.task_dir} does not exist")
         if self.init_timeout_s <= 0:
             problems.append("init timeout must be positive")
+        if self.telemetry_log is not None and not self.telemetry_log.parent.is_dir():
+            problems.append(f"telemetry log folder {self.telemetry_log.parent} does not exist")
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -152,7 +152,6 @@ class Invocation:
     telemetry_error_type: str | None = None
     body: bytes = b""
     answered_mono: float | None = None
-    answered: asyncio.Event = field(default_factory=asyncio.Event)
 
     def answer(
         self, status: Literal["success", "error", "timeout"], body: bytes, error_type: str | None
@@ -162,7 +161,6 @@ class Invocation:
             return False
         self.status, self.body, self.error_type = status, body, error_type
         self.answered_mono = clock.mono()
-        self.answered.set()
         return True
 
     def result(self) -> InvokeResult:

@@ -22,8 +22,9 @@ from extension.stats import Stats
 
 log = get_logger("pipeline")
 
-#: The lifecycle waits on these; checking the type first keeps log records off this path.
-_TRACKED_TYPES = frozenset({"platform.runtimeDone", "platform.report"})
+#: The lifecycle waits on these (logsDropped: the awaited runtimeDone may have been dropped);
+#: checking the type first keeps log records off this path.
+_TRACKED_TYPES = frozenset({"platform.runtimeDone", "platform.report", "platform.logsDropped"})
 
 
 class Pipeline:

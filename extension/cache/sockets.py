@@ -3,16 +3,31 @@
 Lambda starts the runtime's init right after the last extension registers; a function that reads a
 secret in its init code must then find the port already accepting connections, so the sockets are
 bound and put in listening state here (connections queue in the backlog until aiohttp serves them).
-Standard library only: this module is imported before anything heavy.
+Standard library only, and only what binding needs (no `dataclasses`, no `extension.config`):
+this module is imported before `/register`, where every import delays the function's init.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
-from dataclasses import dataclass, field
 
-from extension.config import CacheSettings
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy honours the name)
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class PortSettings(Protocol):
+        """What binding reads: `config.CacheSettings`, or the fast path's early reading of it."""
+
+        @property
+        def secrets_port_enabled(self) -> bool: ...
+        @property
+        def secrets_port(self) -> int: ...
+        @property
+        def appconfig_port_enabled(self) -> bool: ...
+        @property
+        def appconfig_port(self) -> int: ...
+
 
 LOOPBACK = "127.0.0.1"
 BACKLOG = 128
@@ -23,13 +38,33 @@ _CONFLICTS = {
 }
 
 
-@dataclass
 class BoundSockets:
     """Listening sockets handed to `CacheService`; None when disabled or the port was taken."""
 
-    secrets: socket.socket | None = None
-    appconfig: socket.socket | None = None
-    problems: list[str] = field(default_factory=list)
+    def __init__(
+        self,
+        secrets: socket.socket | None = None,
+        appconfig: socket.socket | None = None,
+        problems: list[str] | None = None,
+    ) -> None:
+        self.secrets = secrets
+        self.appconfig = appconfig
+        self.problems: list[str] = [] if problems is None else problems
+
+    def __repr__(self) -> str:
+        return (
+            f"BoundSockets(secrets={self.secrets!r}, appconfig={self.appconfig!r}, "
+            f"problems={self.problems!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BoundSockets) and (self.secrets, self.appconfig, self.problems) == (
+            other.secrets,
+            other.appconfig,
+            other.problems,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
 
     def close(self) -> None:
         for sock in (self.secrets, self.appconfig):
@@ -66,7 +101,7 @@ def _bind_one(kind: str, port: int, problems: list[str]) -> socket.socket | None
         return None
 
 
-def bind_cache_sockets(settings: CacheSettings) -> BoundSockets:
+def bind_cache_sockets(settings: PortSettings) -> BoundSockets:
     """Bind and listen on both cache ports (loopback only). Never raises: problems are returned."""
     # CACHE_ENABLED=false turns caching off (every request goes to AWS), not the endpoints (as P&S).
     bound = BoundSockets()

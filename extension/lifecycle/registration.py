@@ -1,17 +1,20 @@
 """Registration with the Extensions API on the fast start-up path (standard library only).
 
-Lambda starts the runtime only after every extension has registered, so this runs before any
-heavy import: a blocking `http.client` call on loopback costs well under a millisecond.
+Lambda starts the runtime only after every extension has registered, so everything this module
+imports is paid by every cold start before the function's own init can begin. It therefore
+speaks HTTP/1.1 on a plain blocking socket (one request, `Connection: close`) instead of
+`http.client`, which pulls in `email`, `ssl` and friends (~30 ms of imports on a busy 2-core
+machine, see docs/benchmarks.md), and builds the small JSON bodies by hand; `json` is imported
+only to read the answer, once the platform already counts us as registered.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-from dataclasses import dataclass
-from typing import Any
+import socket
 
 API_PREFIX = "/2020-01-01/extension"
+_MAX_HEAD = 64 * 1024
+_MAX_BODY = 1024 * 1024
 
 
 class ExtensionsApiError(RuntimeError):
@@ -22,13 +25,83 @@ class ExtensionsApiError(RuntimeError):
         self.status = status
 
 
-@dataclass(frozen=True)
 class Registration:
+    """What /register answered (immutable). A plain class, not a dataclass: importing
+    `dataclasses` costs more than this whole module on the cold-start path."""
+
+    __slots__ = ("account_id", "extension_id", "function_name", "function_version", "handler")
     extension_id: str
     function_name: str
     function_version: str
     handler: str
     account_id: str | None
+
+    def __init__(
+        self,
+        extension_id: str,
+        function_name: str,
+        function_version: str,
+        handler: str,
+        account_id: str | None,
+    ) -> None:
+        setter = object.__setattr__
+        setter(self, "extension_id", extension_id)
+        setter(self, "function_name", function_name)
+        setter(self, "function_version", function_version)
+        setter(self, "handler", handler)
+        setter(self, "account_id", account_id)
+
+    def _fields(self) -> tuple[str, str, str, str, str | None]:
+        return (self.extension_id, self.function_name, self.function_version, self.handler, self.account_id)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: Registration is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: Registration is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Registration) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Registration(extension_id={self.extension_id!r}, function_name={self.function_name!r}, "
+            f"function_version={self.function_version!r}, handler={self.handler!r}, "
+            f"account_id={self.account_id!r})"
+        )
+
+
+def _json_string(value: str) -> str:
+    """A JSON string literal for `value` (what json.dumps would write, without importing json)."""
+    out = ['"']
+    for ch in value:
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif ch < " " or ch > "~":
+            code = ord(ch)
+            if code < 0x10000:
+                out.append(f"\\u{code:04x}")
+            else:  # outside the BMP: a UTF-16 surrogate pair, as json.dumps writes it
+                code -= 0x10000
+                out.append(f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _json_object(fields: dict[str, str | list[str]]) -> bytes:
+    parts = []
+    for key, value in fields.items():
+        if isinstance(value, list):
+            rendered = "[" + ", ".join(_json_string(v) for v in value) + "]"
+        else:
+            rendered = _json_string(value)
+        parts.append(f"{_json_string(key)}: {rendered}")
+    return ("{" + ", ".join(parts) + "}").encode("ascii")
 
 
 def _request(
@@ -39,14 +112,91 @@ def _request(
     headers: dict[str, str],
     timeout: float | None,
 ) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 exchange on a fresh connection: (status, lower-cased headers, body).
+
+    Raises OSError (ConnectionError for a malformed or truncated answer, TimeoutError after
+    `timeout` seconds of silence) and ValueError for a header value with a line break."""
     host, _, port = runtime_api.partition(":")
-    conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
+    payload = body or b""
+    head = [f"{method} {path} HTTP/1.1", f"Host: {runtime_api}", "Connection: close"]
+    head.append(f"Content-Length: {len(payload)}")
+    for key, value in headers.items():
+        if "\r" in value or "\n" in value or "\r" in key or "\n" in key:
+            raise ValueError(f"invalid header {key!r}")
+        head.append(f"{key}: {value}")
+    request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
+    with socket.create_connection((host, int(port or 80)), timeout=timeout) as sock:
+        sock.sendall(request)
+        return _read_response(sock)
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the Extensions API closed the connection without a complete answer")
+        data += chunk
+        if len(data) > _MAX_HEAD and b"\r\n\r\n" not in data:
+            raise ConnectionError("oversized HTTP header from the Extensions API")
+    raw_head, _, rest = data.partition(b"\r\n\r\n")
+    lines = raw_head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ConnectionError(f"malformed HTTP status line from the Extensions API: {lines[0][:80]!r}")
+    status = int(parts[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            headers[key.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        return status, headers, _read_chunked(sock, rest)
+    length = headers.get("content-length")
+    if length is not None:
+        if not length.isdigit() or int(length) > _MAX_BODY:
+            raise ConnectionError(f"bad Content-Length from the Extensions API: {length[:20]!r}")
+        want = int(length)
+        while len(rest) < want:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the Extensions API closed the connection in the middle of the body")
+            rest += chunk
+        return status, headers, rest[:want]
+    while len(rest) <= _MAX_BODY:  # no length: the body ends when the server closes (we asked it to)
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return status, headers, rest
+
+
+def _read_chunked(sock: socket.socket, buffered: bytes) -> bytes:
+    data, body = buffered, b""
+
+    def need(n: int) -> None:
+        nonlocal data
+        while len(data) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the Extensions API closed the connection in a chunked body")
+            data += chunk
+
+    while True:
+        while b"\r\n" not in data:
+            need(len(data) + 1)
+        size_line, _, data = data.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        except ValueError:
+            raise ConnectionError("malformed chunk size from the Extensions API") from None
+        if size == 0:
+            return body
+        if len(body) + size > _MAX_BODY:
+            raise ConnectionError("oversized chunked body from the Extensions API")
+        need(size + 2)
+        body += data[:size]
+        data = data[size + 2 :]
 
 
 def register(runtime_api: str, name: str, events: list[str]) -> Registration:
@@ -55,7 +205,7 @@ def register(runtime_api: str, name: str, events: list[str]) -> Registration:
         runtime_api,
         "POST",
         f"{API_PREFIX}/register",
-        json.dumps({"events": events}).encode(),
+        _json_object({"events": events}),
         {
             "Lambda-Extension-Name": name,
             "Lambda-Extension-Accept-Feature": "accountId",
@@ -65,7 +215,9 @@ def register(runtime_api: str, name: str, events: list[str]) -> Registration:
     )
     if status != 200 or "lambda-extension-identifier" not in headers:
         raise ExtensionsApiError("register", status, body.decode(errors="replace"))
-    info: dict[str, Any] = {}
+    import json  # registered already: the runtime's init has started, this overlaps it
+
+    info: dict[str, object] = {}
     try:
         parsed = json.loads(body or b"{}")
         info = parsed if isinstance(parsed, dict) else {}
@@ -82,12 +234,11 @@ def register(runtime_api: str, name: str, events: list[str]) -> Registration:
 
 def report_error(runtime_api: str, extension_id: str, kind: str, error_type: str, message: str) -> int:
     """POST /init/error or /exit/error (`kind` = "init" | "exit"); returns the HTTP status."""
-    payload = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
     status, _, _ = _request(
         runtime_api,
         "POST",
         f"{API_PREFIX}/{kind}/error",
-        payload,
+        _json_object({"errorMessage": message, "errorType": error_type}),
         {
             "Lambda-Extension-Identifier": extension_id,
             "Lambda-Extension-Function-Error-Type": error_type,

@@ -78,6 +78,8 @@ def test_run_defaults_to_one_empty_event(layout: Layout) -> None:
         ["--task", "/does/not/exist", "--opt", "OPT", "--handler", "app.handler"],
         ["--task", "TASK", "--opt", "OPT", "--handler", "app.handler", "--env", "NOEQUALS"],
         ["--task", "TASK", "--opt", "OPT", "--handler", "nodot"],
+        ["--task", "TASK", "--opt", "OPT", "--handler", "app.handler", "--telemetry-log", "/no/such/dir/x"],
+        ["--task", "TASK", "--opt", "OPT", "--handler", "app.handler", "--timeout", "0"],
     ],
 )
 def test_bad_arguments_fail_clearly(layout: Layout, args: list[str]) -> None:

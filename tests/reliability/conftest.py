@@ -23,15 +23,14 @@ def case(request: pytest.FixtureRequest) -> Iterator[CaseRecord]:
     yield record
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
-    outcome = yield
-    if call.when != "call":
-        return
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     record = item.stash.get(_RECORD_KEY, None)
-    if record is None or not record.filled:
-        return
-    report = outcome.get_result()
-    record.outcome = "passed" if report.passed else ("skipped" if report.skipped else "failed")
-    record.duration_s = round(time.monotonic() - record.duration_s, 2)
-    write(record)
+    if call.when == "call" and record is not None and record.filled:
+        record.outcome = "passed" if report.passed else ("skipped" if report.skipped else "failed")
+        record.duration_s = round(time.monotonic() - record.duration_s, 2)
+        write(record)
+    return report

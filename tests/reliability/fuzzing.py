@@ -58,7 +58,9 @@ _SKIP_HEADERS = {"content-length", "transfer-encoding", "host", "connection", "e
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
     max_leaves=20,
 )
 telemetry_like = st.lists(
@@ -90,7 +92,10 @@ paths = st.one_of(
 queries = st.one_of(
     st.just(""),
     st.lists(
-        st.tuples(st.sampled_from(KNOWN_PARAMS) | st.text(alphabet=_QUERY_CHARS, max_size=10), st.text(alphabet=_QUERY_CHARS, max_size=40)),
+        st.tuples(
+            st.sampled_from(KNOWN_PARAMS) | st.text(alphabet=_QUERY_CHARS, max_size=10),
+            st.text(alphabet=_QUERY_CHARS, max_size=40),
+        ),
         max_size=6,
     ).map(lambda kv: "&".join(f"{k}={v}" for k, v in kv)),
     st.text(alphabet=_QUERY_CHARS + "=&", max_size=80),
@@ -105,10 +110,24 @@ headers = st.dictionaries(
 )
 tokens = st.sampled_from([None, TOKEN, TOKEN.upper(), "wrong", ""])
 token_header_names = st.sampled_from([TOKEN_HEADER, TOKEN_HEADER.lower(), TOKEN_HEADER.upper()])
-content_types = st.sampled_from([None, "application/json", "text/plain", "application/x-www-form-urlencoded", "json; charset=utf-16", "*/*"])
-methods = st.one_of(
-    st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]),
-    st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=10),
+content_types = st.sampled_from(
+    [
+        None,
+        "application/json",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "json; charset=utf-16",
+        "*/*",
+    ]
+)
+_METHODS = ["GET", "GET", "GET", "POST", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE"]
+#: Mostly real methods (the HTTP parser rejects unknown ones before our code runs), some garbage.
+methods = st.integers(0, 9).flatmap(
+    lambda i: (
+        st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=10)
+        if i == 0
+        else st.sampled_from(_METHODS)
+    )
 )
 
 
@@ -122,6 +141,8 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
     token = draw(tokens)
     if token is not None:
         hdrs[draw(token_header_names)] = token
+    if draw(st.integers(0, 7)) == 0:
+        hdrs[draw(st.sampled_from(["X-Forwarded-For", "x-forwarded-for"]))] = draw(header_values)
     ctype = draw(content_types)
     if ctype:
         hdrs["Content-Type"] = ctype
@@ -129,7 +150,9 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
     return method, target, hdrs, body
 
 
-def send(port: int, method: str, target: str, hdrs: dict[str, str], body: bytes, timeout: float = 10.0) -> int:
+def send(
+    port: int, method: str, target: str, hdrs: dict[str, str], body: bytes, timeout: float = 10.0
+) -> int:
     """Send one request as raw bytes; returns the status (0: connection closed without one)."""
     lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in hdrs.items()]

@@ -9,6 +9,7 @@ turns the files into the fault matrix of docs/reliability.md.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT_DIR = ROOT / "build" / "reliability"
+#: `SIDECAR_RELIABILITY_OUT` keeps a full run's results apart from the CI run's.
+OUT_DIR = Path(os.environ.get("SIDECAR_RELIABILITY_OUT") or ROOT / "build" / "reliability")
 
 
 @dataclass

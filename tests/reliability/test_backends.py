@@ -108,13 +108,20 @@ def _env(endpoint: str, tmp_path: Path, **extra: str) -> dict[str, str]:
 def baseline(built_layer: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """The same load against a healthy receiver: the durations faults are compared with."""
     tmp = tmp_path_factory.mktemp("baseline")
-    with OtlpHttpReceiver() as rx:
-        with LambdaEnvironment(
-            built_layer, make_function(tmp), "app.handler", env=_env(rx.endpoint, tmp), freeze=True, echo_output=quiet
-        ) as lam:
-            results, rss = _run(lam, "base", scaled(10))
-            lam.spindown()
-            return _collect(lam, results, rss)
+    with (
+        OtlpHttpReceiver() as rx,
+        LambdaEnvironment(
+            built_layer,
+            make_function(tmp),
+            "app.handler",
+            env=_env(rx.endpoint, tmp),
+            freeze=True,
+            echo_output=quiet,
+        ) as lam,
+    ):
+        results, rss = _run(lam, "base", scaled(10, cap=50))
+        lam.spindown()
+        return _collect(lam, results, rss)
 
 
 def _within_budget(run: Run, baseline: Run) -> tuple[float, float]:
@@ -151,7 +158,7 @@ OTLP_FAULTS = [
 def test_otlp_backend_failing(
     built_layer: Path, tmp_path: Path, case: CaseRecord, baseline: Run, fault: OtlpFault
 ) -> None:
-    faulty, healthy = scaled(8), scaled(4)
+    faulty, healthy = scaled(8, cap=40), scaled(4, cap=20)
     tag = f"otlp-{fault.name}"
     with ExitStack() as stack:
         rx = OtlpHttpReceiver()
@@ -249,7 +256,9 @@ SECRET = "reliability/db"
 @pytest.fixture(scope="module")
 def aws() -> Iterator[tuple[str, FaultProxy]]:
     with moto_server() as url:
-        boto3_client(url, "secretsmanager").create_secret(Name=SECRET, SecretString='{"password": "not-a-canary"}')
+        boto3_client(url, "secretsmanager").create_secret(
+            Name=SECRET, SecretString='{"password": "not-a-canary"}'
+        )
         with FaultProxy(url) as proxy:
             yield url, proxy
 
@@ -259,7 +268,7 @@ def test_aws_throttling_errors_and_timeouts_serve_the_cached_value(
 ) -> None:
     _, proxy = aws
     proxy.clear()
-    per_fault = scaled(3)
+    per_fault = scaled(3, cap=10)
     faults: list[tuple[str, Fault]] = [
         ("throttling (400 ThrottlingException)", Fault.throttle()),
         ("throttling (429)", Fault.throttle(429)),

@@ -37,14 +37,35 @@ MALFORMED: list[tuple[str, str, str | None, bytes, int, str]] = [
     ("not JSON", "POST", JSON, b"{this is not json", 400, "telemetry_rejected{not_json}"),
     ("empty body", "POST", JSON, b"", 400, "telemetry_rejected{not_json}"),
     ("invalid UTF-8", "POST", JSON, b'["\xff\xfe"]', 400, "telemetry_rejected{not_json}"),
-    ("deeply nested JSON", "POST", JSON, b"[" * 200_000 + b"]" * 200_000, 400, "telemetry_rejected{not_json}"),
-    ("object, not an array", "POST", JSON, b'{"type": "function", "record": "x"}', 400, "telemetry_rejected{not_array}"),
+    (
+        "deeply nested JSON",
+        "POST",
+        JSON,
+        b"[" * 200_000 + b"]" * 200_000,
+        400,
+        "telemetry_rejected{not_json}",
+    ),
+    (
+        "object, not an array",
+        "POST",
+        JSON,
+        b'{"type": "function", "record": "x"}',
+        400,
+        "telemetry_rejected{not_array}",
+    ),
     ("number, not an array", "POST", JSON, b"42", 400, "telemetry_rejected{not_array}"),
     ("null", "POST", JSON, b"null", 400, "telemetry_rejected{not_array}"),
     ("string", "POST", JSON, b'"[]"', 400, "telemetry_rejected{not_array}"),
     ("wrong content type", "POST", "text/plain", b"[]", 415, "telemetry_rejected{content_type}"),
     ("no content type", "POST", None, b"[]", 415, "telemetry_rejected{content_type}"),
-    ("huge body (3 MB)", "POST", JSON, b"[" + b'"x",' * 750_000 + b'"x"]', 413, "telemetry_rejected{too_large}"),
+    (
+        "huge body (3 MB)",
+        "POST",
+        JSON,
+        b"[" + b'"x",' * 750_000 + b'"x"]',
+        413,
+        "telemetry_rejected{too_large}",
+    ),
     ("GET", "GET", None, b"", 405, "telemetry_rejected{method}"),
     ("PUT", "PUT", JSON, b"[]", 405, "telemetry_rejected{method}"),
 ]
@@ -55,14 +76,22 @@ BAD_EVENTS: list[tuple[str, list[object], str]] = [
     ("missing type", [{"time": T, "record": "x"}], "dropped{invalid_event}"),
     ("record of the wrong shape", [{"time": T, "type": "platform.report", "record": "not an object"}], ""),
     ("bad time", [{"time": "yesterday", "type": "platform.start", "record": {"requestId": 7}}], ""),
-    ("unknown event type", [{"time": T, "type": "platform.fromTheFuture", "record": {"a": 1}}], "unknown_event_types"),
+    (
+        "unknown event type",
+        [{"time": T, "type": "platform.fromTheFuture", "record": {"a": 1}}],
+        "unknown_event_types",
+    ),
 ]
 
 
-def test_malformed_telemetry_posts_get_4xx_and_counted(built_layer: Path, tmp_path: Path, case: CaseRecord) -> None:
+def test_malformed_telemetry_posts_get_4xx_and_counted(
+    built_layer: Path, tmp_path: Path, case: CaseRecord
+) -> None:
     with OtlpHttpReceiver() as rx:
         env = sidecar_env(rx.endpoint, tmp_path)
-        with LambdaEnvironment(built_layer, make_function(tmp_path), "app.handler", env=env, echo_output=quiet) as lam:
+        with LambdaEnvironment(
+            built_layer, make_function(tmp_path), "app.handler", env=env, echo_output=quiet
+        ) as lam:
             first = lam.invoke({"tag": "bad", "n": 0})
             pid = lam.pids[EXTENSION]
             port = listener_port(lam)
@@ -71,7 +100,9 @@ def test_malformed_telemetry_posts_get_4xx_and_counted(built_layer: Path, tmp_pa
                 headers = {"Content-Type": ctype} if ctype else {}
                 answers[what] = http_request(port, method, "/telemetry", headers, body, timeout=30)
             for what, events, _ in BAD_EVENTS:
-                answers[what] = http_request(port, "POST", "/telemetry", {"Content-Type": JSON}, json.dumps(events).encode())
+                answers[what] = http_request(
+                    port, "POST", "/telemetry", {"Content-Type": JSON}, json.dumps(events).encode()
+                )
             second = lam.invoke({"tag": "bad", "n": 1})
             same_process = lam.pids.get(EXTENSION) == pid
             lam.spindown()
@@ -83,7 +114,8 @@ def test_malformed_telemetry_posts_get_4xx_and_counted(built_layer: Path, tmp_pa
         "Bad input",
         "malformed Telemetry API POSTs to the running extension",
         load="2 invokes around the bad requests",
-        bad_inputs="; ".join(w for w, *_ in MALFORMED) + "; well-formed arrays with: "
+        bad_inputs="; ".join(w for w, *_ in MALFORMED)
+        + "; well-formed arrays with: "
         + "; ".join(w for w, *_ in BAD_EVENTS),
         lost="nothing (valid events of the same run all exported)",
     )
@@ -95,7 +127,7 @@ def test_malformed_telemetry_posts_get_4xx_and_counted(built_layer: Path, tmp_pa
         unknown_event_types=summary.get("unknown_event_types", 0),
         internal_errors=sum(v for k, v in summary.items() if k.startswith("internal_errors")),
     )
-    for what, _, _, _, status, counter in MALFORMED:
+    for what, _, _, _, status, _ in MALFORMED:
         assert statuses[what] == status, (what, answers[what][1][:300])
     for what, _, _ in BAD_EVENTS:
         assert statuses[what] == 200, (what, answers[what][1][:300])
@@ -127,9 +159,13 @@ BAD_CONFIG = {
 }
 
 
-def test_invalid_configuration_names_every_variable(built_layer: Path, tmp_path: Path, case: CaseRecord) -> None:
+def test_invalid_configuration_names_every_variable(
+    built_layer: Path, tmp_path: Path, case: CaseRecord
+) -> None:
     env = sidecar_env("http://127.0.0.1:4318", tmp_path, **BAD_CONFIG)
-    with LambdaEnvironment(built_layer, make_function(tmp_path), "app.handler", env=env, echo_output=quiet) as lam:
+    with LambdaEnvironment(
+        built_layer, make_function(tmp_path), "app.handler", env=env, echo_output=quiet
+    ) as lam:
         result = lam.invoke({"tag": "cfg"})
         lines = extension_lines(lam)
     message = json.dumps(result.response)
@@ -172,7 +208,8 @@ def test_telemetry_api_not_supported_or_refused_keeps_running(
     warned = [line for line in lines if "continuing without telemetry" in line]
     case.set(
         "Bad input",
-        f"Telemetry API answers {answer}" + (' "Telemetry.NotSupported"' if answer == 202 else " to the subscription"),
+        f"Telemetry API answers {answer}"
+        + (' "Telemetry.NotSupported"' if answer == 202 else " to the subscription"),
         load="3 invokes, freeze",
         bad_inputs=f"subscription answered HTTP {answer}",
         lost="all telemetry (none is delivered); the function is unaffected",

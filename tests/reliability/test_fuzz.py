@@ -115,7 +115,7 @@ def _fuzz(port: int, examples: int, statuses: Counter[int]) -> None:
 def test_fuzz_in_process(in_process: InProcess, case: CaseRecord, endpoint: str) -> None:
     port = in_process.ports[endpoint]
     statuses: Counter[int] = Counter()
-    _fuzz(port, scaled(150), statuses)
+    _fuzz(port, scaled(300, cap=3000), statuses)
     internal = in_process.stats.total("internal_errors")
     alive = send(port, "GET", "/ping", {}, b"")
     case.set(
@@ -126,7 +126,9 @@ def test_fuzz_in_process(in_process: InProcess, case: CaseRecord, endpoint: str)
         "wrong-case, XFF), content types, bodies (binary, any JSON, 50k-deep nesting)",
         lost="n/a",
     )
-    case.figure(requests=sum(statuses.values()), statuses=dict(sorted(statuses.items())), internal_errors=internal)
+    case.figure(
+        requests=sum(statuses.values()), statuses=dict(sorted(statuses.items())), internal_errors=internal
+    )
     assert alive in (200, 403, 404, 405)
     assert internal == 0, in_process.stats.snapshot()
 
@@ -144,8 +146,10 @@ def test_fuzz_the_real_extension_process(built_layer: Path, tmp_path: Path, case
         **{k: v for k, v in _cache_env().items() if k != "AWS_SESSION_TOKEN"},
     )
     statuses: Counter[int] = Counter()
-    examples = scaled(40)
-    with LambdaEnvironment(built_layer, make_function(tmp_path), "app.handler", env=env, echo_output=quiet) as lam:
+    examples = scaled(60, cap=500)
+    with LambdaEnvironment(
+        built_layer, make_function(tmp_path), "app.handler", env=env, echo_output=quiet
+    ) as lam:
         first = lam.invoke({"tag": "fuzz"})
         pid = lam.pids[EXTENSION]
         ports = {"telemetry": listener_port(lam), "secrets": secrets_port, "appconfig": appconfig_port}
@@ -164,7 +168,9 @@ def test_fuzz_the_real_extension_process(built_layer: Path, tmp_path: Path, case
         bad_inputs="as above, against the built layer in the emulator",
         lost="nothing: same process, invokes succeed, clean exit",
     )
-    case.figure(requests=sum(statuses.values()), statuses=dict(sorted(statuses.items())), internal_errors=internal)
+    case.figure(
+        requests=sum(statuses.values()), statuses=dict(sorted(statuses.items())), internal_errors=internal
+    )
     assert first.status == second.status == "success"
     assert same and outcome.exit_code == 0 and outcome.exited_before_deadline
     assert internal == 0, summary

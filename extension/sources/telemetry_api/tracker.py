@@ -47,6 +47,9 @@ class InvocationTracker:
     def observe(self, items: Iterable[tuple[str, str | None]]) -> None:
         """Feed (event type, requestId) pairs as they arrive from the listener."""
         for event_type, request_id in items:
+            if event_type == "platform.logsDropped":
+                self._release_runtime_done_waits()
+                continue
             if not request_id:
                 continue
             if event_type == "platform.runtimeDone":
@@ -60,6 +63,13 @@ class InvocationTracker:
                 continue
             if not fut.done():
                 fut.set_result(None)
+
+    def _release_runtime_done_waits(self) -> None:
+        """The platform is dropping records, and the runtimeDone being waited for may be one of
+        them: stop waiting (flush now) instead of holding the invoke until its deadline."""
+        for req in self._requests.values():
+            if not req.runtime_done.done():
+                req.runtime_done.set_result(None)
 
     async def wait_runtime_done(self, request_id: str, limit_s: float) -> bool:
         fut = self._get(request_id).runtime_done

@@ -1,0 +1,126 @@
+"""Cache latency from function code, against a direct boto3 call to the same moto server.
+
+    python -m bench.cache_latency [--quick]
+
+bench_fn (in the emulator, with lambda-sidecar in its default configuration: two secrets
+prefetched from moto, which runs in its own process) measures inside the function:
+
+- in its init (module import): one read of a prefetched secret and one of a secret that is not
+  prefetched, with the `X-Cache` header of each (`hit`: the prefetch had finished; `miss` with
+  no upstream call of its own: the read waited for the prefetch in flight). The extension's
+  AWS calls go through a counting proxy (tests/support/fault_proxy.py), which tells the two apart;
+- per invoke, N reads of a cached secret with urllib (a new connection per call, as AWS
+  documents), N with one `requests.Session` (keep-alive), and N direct boto3
+  `get_secret_value` calls to moto (the baseline a cache replaces; an AWS region is further away).
+
+The three loops run in the same invoke, one after the other, over several invokes (cold starts
+included, so the init reads are sampled several times).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bench.common import (
+    BENCH_FN,
+    COLD_SECRET,
+    SECRETS,
+    Moto,
+    Sink,
+    ensure_layer,
+    log,
+    ratio,
+    sidecar_env,
+    summary,
+    write_result,
+)
+
+
+def run(
+    quick: bool, cold_starts: int | None = None, reads: int | None = None, invokes: int = 3
+) -> dict[str, Any]:
+    from emulator import LambdaEnvironment
+
+    layer = ensure_layer()
+    cold_starts = cold_starts or (3 if quick else 10)
+    reads = reads or (100 if quick else 300)
+    lat: dict[str, list[float]] = {"urllib": [], "requests_session": [], "boto3_direct": []}
+    init_reads: dict[str, list[dict[str, Any]]] = {"prefetched": [], "not_prefetched": []}
+    from tests.support.fault_proxy import FaultProxy
+
+    upstream_calls: list[dict[str, int]] = []
+    with Sink() as sink, Moto() as moto, FaultProxy(moto.url) as proxy:
+        env = sidecar_env(
+            sink,
+            moto,
+            AWS_ENDPOINT_URL=proxy.url,  # the extension goes through a counting proxy ...
+            BENCH_BOTO3_ENDPOINT=moto.url,  # ... the function's direct boto3 calls do not
+            BENCH_INIT_READS="1",
+            BENCH_SECRET_PREFETCHED=SECRETS[0],
+            BENCH_SECRET_COLD=COLD_SECRET,
+        )
+        lam = LambdaEnvironment(layer, BENCH_FN, "app.handler", timeout_s=60, env=env, echo_output=False)
+        with lam:
+            for c in range(cold_starts):
+                lam.spindown()
+                proxy.counts.clear()
+                first = lam.invoke({"cache": 0})  # cold start: the init reads, then nothing
+                if first.status != "success":
+                    raise RuntimeError(f"cache invoke failed: {first.response}")
+                upstream_calls.append(dict(proxy.counts))
+                init_reads["prefetched"].append(first.response["init_reads"]["BENCH_SECRET_PREFETCHED"])
+                init_reads["not_prefetched"].append(first.response["init_reads"]["BENCH_SECRET_COLD"])
+                for _ in range(invokes):
+                    res = lam.invoke({"cache": reads, "secret": SECRETS[1]})
+                    if res.status != "success":
+                        raise RuntimeError(f"cache invoke failed: {res.response}")
+                    for k in lat:
+                        lat[k].extend(res.response[k])
+                log(f"cache latency: cold start {c + 1}/{cold_starts} done")
+    summ = {k: summary(v) for k, v in lat.items()}
+    out: dict[str, Any] = {
+        "reads_per_loop": reads,
+        "cold_starts": cold_starts,
+        "samples": lat,
+        "summary": summ,
+        "init_reads": {
+            k: {
+                "ms": summary([r["ms"] for r in v]),
+                "x_cache": [r["x_cache"] for r in v],
+                "n": len(v),
+            }
+            for k, v in init_reads.items()
+        },
+        "upstream_calls_per_cold_start": upstream_calls,
+        # the prefetched read joined the prefetch's batch call when no GetSecretValue was made for
+        # it: only the not-prefetched secret's single GetSecretValue reaches AWS during init
+        "init_read_served_by_prefetch": [
+            sum(n for op, n in calls.items() if op.endswith(".GetSecretValue")) <= 1
+            and any("BatchGetSecretValue" in op for op in calls)
+            for calls in upstream_calls
+        ],
+        "ratios": {
+            "boto3_vs_urllib_hit": ratio(summ["boto3_direct"]["median"], summ["urllib"]["median"]),
+            "boto3_vs_session_hit": ratio(summ["boto3_direct"]["median"], summ["requests_session"]["median"]),
+        },
+    }
+    write_result("cache_latency", out, quick)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--cold-starts", type=int)
+    p.add_argument("--reads", type=int)
+    a = p.parse_args()
+    data = run(a.quick, a.cold_starts, a.reads)
+    for k, s in data["summary"].items():
+        print(f"{k:18} median {s['median']:6.2f} ms  p90 {s['p90']:6.2f}  p99 {s['p99']:6.2f}")
+    for k, v in data["init_reads"].items():
+        print(k, round(v["ms"]["median"], 2), "ms", v["x_cache"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Run every benchmark, then regenerate docs/benchmarks.md and docs/img/*.png.
+
+    python -m bench.run_all [--quick] [--only NAME[,NAME]] [--skip NAME[,NAME]]
+
+(`./build.sh bench [--quick]` builds the layer first and runs this.) Each benchmark runs in its
+own process, one after the other (never two at once: they would measure each other); a failing
+benchmark is reported and the others still run; the page is rendered from whatever results
+exist in bench/results/. Quick mode takes a few minutes; full mode about half an hour on two
+cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+from bench import report
+from bench.common import PY, ROOT, log
+
+ORDER = ("layer_size", "cold_start", "overhead", "memory", "throughput", "cache_latency")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer rounds and invokes (a few minutes)")
+    p.add_argument("--only", default="", help="comma list of benchmarks to run")
+    p.add_argument("--skip", default="", help="comma list of benchmarks to skip")
+    a = p.parse_args()
+    only = [n for n in a.only.split(",") if n]
+    skip = {n for n in a.skip.split(",") if n}
+    unknown = [n for n in (*only, *skip) if n not in ORDER]
+    if unknown:
+        p.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(ORDER)}")
+    failed: list[str] = []
+    started = time.monotonic()
+    for name in ORDER:
+        if (only and name not in only) or name in skip:
+            continue
+        log(f"==> {name}{' (quick)' if a.quick else ''}")
+        t0 = time.monotonic()
+        cmd = [PY, "-m", f"bench.{name}", *(["--quick"] if a.quick else [])]
+        if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+            failed.append(name)
+        log(f"<== {name} in {time.monotonic() - t0:.0f} s")
+    report.write()
+    log(f"wrote {report.DOC.relative_to(ROOT)} in {time.monotonic() - started:.0f} s")
+    if failed:
+        log(f"FAILED: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
