@@ -65,7 +65,7 @@ def run(
 
     layer = ensure_layer()
     sizes = sizes or ([1000, 3000, 10000] if quick else [1000, 3000, 10000, 30000, 100000])
-    repeats = repeats or (1 if quick else 3)
+    repeats = repeats or (1 if quick else 2)
     sustained = sustained if sustained is not None else (10 if quick else 50)
     bursts: list[dict[str, Any]] = []
     shutdown_lines: list[str] = []
@@ -157,7 +157,7 @@ def _measure(lam: Any, who: str, kind: str, events: list[dict[str, Any]], sink: 
     invoke_s = time.perf_counter() - start
     arrived, end = total, start + invoke_s
     if who == "sidecar":
-        arrived, end = _wait_for(sink, ids, total, timeout=5 + total / 2000)
+        arrived, end = _wait_for(sink, ids, total, timeout=5 + total / 10000)
     elapsed = end - start
     cpu = (proc_cpu_s(pid) - cpu0) if pid else float("nan")
     dropped = lam.events_of("platform.logsDropped")[dropped_before:]
@@ -200,7 +200,7 @@ def _summarise(bursts: list[dict[str, Any]], series: list[dict[str, Any]]) -> di
         ]
         drops = sorted({r["lines"] for r in side if r["logs_dropped_events"]})
         losses = sorted({r["lines"] for r in side if r["lost"]})
-        cpu = sorted(r["extension_cpu_ms_per_1000"] for r in (*side, *sus))
+        cpu = sorted(r["extension_cpu_ms_per_1000"] for r in clean)  # dropped records cost no CPU
         med_cpu = cpu[len(cpu) // 2] if cpu else float("nan")
         sus_rates = sorted(r["records_per_s"] for r in sus)
         base_rates = sorted(r["records_per_s"] for r in base_sus)

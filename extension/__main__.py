@@ -240,7 +240,11 @@ def main(argv: list[str]) -> int:
             early, settings, cache_sockets, telemetry_sock, runtime_api, log
         )
 
-    from extension.app import Boot, run  # heavy imports happen here, after register
+    subscription, pending_next = _subscribe_and_signal_ready(
+        settings, registration.extension_id, runtime_api, telemetry_sock
+    )
+
+    from extension.app import Boot, run  # heavy imports happen here, while init may already be over
 
     boot = Boot(
         settings=settings,
@@ -250,8 +254,31 @@ def main(argv: list[str]) -> int:
         cache_sockets=cache_sockets,
         started_monotonic=_T0,
         register_ms=register_ms,
+        subscription=subscription,
+        pending_next=pending_next,
     )
     return run(boot)
+
+
+def _subscribe_and_signal_ready(
+    settings: config.Settings, extension_id: str, runtime_api: str, telemetry_sock: socket.socket | None
+) -> tuple[str, socket.socket | None]:
+    """Subscribe (only possible during init), then send the first /event/next without waiting
+    for its answer, so init need not wait for our heavy imports (see lifecycle/early_next.py)."""
+    from extension.sources.telemetry_api.subscription import FAILED, subscribe
+
+    if settings.disabled:
+        return FAILED, None
+    state = FAILED
+    if telemetry_sock is not None:
+        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, telemetry_sock.getsockname()[1])
+    from extension.lifecycle.early_next import send_next
+
+    try:
+        return state, send_next(runtime_api, extension_id)
+    except OSError as exc:
+        _logger().warning("could not send the first /event/next early (%s); sending it later", exc)
+        return state, None
 
 
 def _exit_now(code: int) -> None:

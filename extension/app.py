@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from extension.cache.sockets import BoundSockets
 from extension.config import Settings
-from extension.lifecycle.extensions_api import ExtensionsApiClient
+from extension.lifecycle.extensions_api import ExtensionsApiClient, LifecycleEvent, parse_event
 from extension.lifecycle.registration import Registration
 from extension.log import get_logger
 from extension.stats import Stats
@@ -31,6 +31,20 @@ class Boot:
     cache_sockets: BoundSockets
     started_monotonic: float
     register_ms: float
+    #: Outcome of the Telemetry API subscription made on the fast path (subscription.SUBSCRIBED...).
+    subscription: str = "failed"
+    #: The first /event/next, already sent; its answer is read by the loop (lifecycle/early_next.py).
+    pending_next: socket.socket | None = None
+
+
+async def _next_event(boot: Boot, client: ExtensionsApiClient) -> LifecycleEvent:
+    """The answer to the early /event/next if it is still unread, else a fresh /event/next."""
+    sock = boot.pending_next
+    if sock is not None and sock.fileno() != -1:
+        from extension.lifecycle.early_next import receive
+
+        return parse_event(*await receive(sock))
+    return await client.next_event()
 
 
 def run(boot: Boot) -> int:
@@ -48,7 +62,7 @@ def run(boot: Boot) -> int:
 async def _idle(boot: Boot) -> int:
     client = ExtensionsApiClient(boot.runtime_api, boot.registration.extension_id)
     try:
-        while (await client.next_event()).event_type != "SHUTDOWN":
+        while (await _next_event(boot, client)).event_type != "SHUTDOWN":
             pass
     finally:
         await client.close()
@@ -80,7 +94,7 @@ async def _run(boot: Boot) -> int:
     from extension.processors.processor import TelemetryProcessor
     from extension.processors.resource import build_resource
     from extension.sources.telemetry_api.listener import TelemetryApiSource
-    from extension.sources.telemetry_api.subscription import SubscriptionState, subscribe
+    from extension.sources.telemetry_api.subscription import SUBSCRIBED
     from extension.sources.telemetry_api.tracker import InvocationTracker
 
     resource = build_resource(settings, boot.registration.account_id)
@@ -90,14 +104,12 @@ async def _run(boot: Boot) -> int:
     pipeline = Pipeline(processor, destinations, tracker, stats)
 
     listener: TelemetryApiSource | None = None
-    state = SubscriptionState.FAILED
     if boot.telemetry_sock is not None:
         listener = TelemetryApiSource(
             boot.telemetry_sock, pipeline.ingest, stats, settings.telemetry.max_bytes
         )
         await listener.start()
-        state, _ = await subscribe(client, settings.telemetry, listener.port)
-    pipeline.telemetry_active = state is SubscriptionState.SUBSCRIBED
+    pipeline.telemetry_active = boot.subscription == SUBSCRIBED
     await asyncio.gather(*(d.start() for d in destinations))
 
     async def on_shutdown(remaining: float) -> None:
@@ -113,8 +125,9 @@ async def _run(boot: Boot) -> int:
         tracker,
         settings.pipeline,
         stats,
-        telemetry_active=state is SubscriptionState.SUBSCRIBED,
+        telemetry_active=pipeline.telemetry_active,
         hooks=Hooks(on_invoke=cache.on_invoke if cache else None, on_shutdown=on_shutdown),
+        next_event=lambda: _next_event(boot, client),
     )
     log.info(
         "ready: registered in %.1f ms, started in %.1f ms; destinations: %s",

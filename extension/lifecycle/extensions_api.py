@@ -14,9 +14,6 @@ import aiohttp
 
 from extension.lifecycle.registration import API_PREFIX
 
-TELEMETRY_PATH = "/2022-07-01/telemetry"
-SCHEMA_VERSIONS = ("2025-01-29", "2022-12-13", "2022-07-01")
-
 
 @dataclass(frozen=True)
 class LifecycleEvent:
@@ -28,10 +25,20 @@ class LifecycleEvent:
     shutdown_reason: str = ""
 
 
-@dataclass(frozen=True)
-class ApiAnswer:
-    status: int
-    body: str
+def parse_event(status: int, body: bytes) -> LifecycleEvent:
+    """An /event/next answer as a LifecycleEvent; raises RuntimeError for a non-200 answer."""
+    if status != 200:
+        raise RuntimeError(f"/event/next failed: HTTP {status}: {body[:300].decode(errors='replace')}")
+    data: dict[str, Any] = json.loads(body)
+    tracing = data.get("tracing") if isinstance(data.get("tracing"), dict) else None
+    return LifecycleEvent(
+        event_type=str(data.get("eventType", "")).upper(),
+        deadline_ms=int(data.get("deadlineMs", 0)),
+        request_id=str(data.get("requestId", "")),
+        trace_header=str(tracing.get("value")) if tracing and tracing.get("value") else None,
+        invoked_function_arn=str(data.get("invokedFunctionArn", "")),
+        shutdown_reason=str(data.get("shutdownReason", "")).lower(),
+    )
 
 
 class ExtensionsApiClient:
@@ -49,28 +56,7 @@ class ExtensionsApiClient:
         async with self._http().get(
             f"{self._base}{API_PREFIX}/event/next", headers={"Lambda-Extension-Identifier": self._id}
         ) as resp:
-            text = await resp.text()
-            if resp.status != 200:
-                raise RuntimeError(f"/event/next failed: HTTP {resp.status}: {text[:300]}")
-        data: dict[str, Any] = json.loads(text)
-        tracing = data.get("tracing") if isinstance(data.get("tracing"), dict) else None
-        return LifecycleEvent(
-            event_type=str(data.get("eventType", "")).upper(),
-            deadline_ms=int(data.get("deadlineMs", 0)),
-            request_id=str(data.get("requestId", "")),
-            trace_header=str(tracing.get("value")) if tracing and tracing.get("value") else None,
-            invoked_function_arn=str(data.get("invokedFunctionArn", "")),
-            shutdown_reason=str(data.get("shutdownReason", "")).lower(),
-        )
-
-    async def subscribe_telemetry(self, body: dict[str, Any]) -> ApiAnswer:
-        async with self._http().put(
-            f"{self._base}{TELEMETRY_PATH}",
-            json=body,
-            headers={"Lambda-Extension-Identifier": self._id},
-            timeout=aiohttp.ClientTimeout(total=5),
-        ) as resp:
-            return ApiAnswer(resp.status, await resp.text())
+            return parse_event(resp.status, await resp.read())
 
     async def exit_error(self, error_type: str, message: str) -> None:
         async with self._http().post(

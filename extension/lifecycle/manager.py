@@ -48,6 +48,7 @@ class LifecycleManager:
         stats: Stats,
         telemetry_active: bool,
         hooks: Hooks,
+        next_event: Callable[[], Awaitable[LifecycleEvent]] | None = None,
     ) -> None:
         self._client = client
         self._pipeline = pipeline
@@ -56,6 +57,7 @@ class LifecycleManager:
         self._stats = stats
         self._telemetry_active = telemetry_active
         self._hooks = hooks
+        self._next_event = next_event or client.next_event
         self._scheduler = FlushScheduler(settings, time.time())
         self.invokes = 0
 
@@ -63,7 +65,7 @@ class LifecycleManager:
         """Loop on /event/next until SHUTDOWN; returns the process exit code."""
         while True:
             try:
-                event = await self._client.next_event()
+                event = await self._next_event()
             except Exception as exc:
                 log.error("/event/next failed (%s); exiting", exc)
                 return 1

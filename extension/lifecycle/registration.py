@@ -12,6 +12,16 @@ from __future__ import annotations
 
 import socket
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy honours the name)
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _Reader(Protocol):
+        """What `read_response` needs of a socket; lets it parse bytes already received."""
+
+        def recv(self, size: int, /) -> bytes: ...
+
+
 API_PREFIX = "/2020-01-01/extension"
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 1024 * 1024
@@ -116,7 +126,20 @@ def _request(
 
     Raises OSError (ConnectionError for a malformed or truncated answer, TimeoutError after
     `timeout` seconds of silence) and ValueError for a header value with a line break."""
+    with connect(runtime_api, timeout) as sock:
+        sock.sendall(build_request(runtime_api, method, path, body, headers))
+        return read_response(sock)
+
+
+def connect(runtime_api: str, timeout: float | None) -> socket.socket:
     host, _, port = runtime_api.partition(":")
+    return socket.create_connection((host, int(port or 80)), timeout=timeout)
+
+
+def build_request(
+    runtime_api: str, method: str, path: str, body: bytes | None, headers: dict[str, str]
+) -> bytes:
+    """The bytes of one HTTP/1.1 request asking the server to close the connection after answering."""
     payload = body or b""
     head = [f"{method} {path} HTTP/1.1", f"Host: {runtime_api}", "Connection: close"]
     head.append(f"Content-Length: {len(payload)}")
@@ -124,13 +147,10 @@ def _request(
         if "\r" in value or "\n" in value or "\r" in key or "\n" in key:
             raise ValueError(f"invalid header {key!r}")
         head.append(f"{key}: {value}")
-    request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
-    with socket.create_connection((host, int(port or 80)), timeout=timeout) as sock:
-        sock.sendall(request)
-        return _read_response(sock)
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
 
 
-def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+def read_response(sock: socket.socket | _Reader) -> tuple[int, dict[str, str], bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -171,7 +191,7 @@ def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return status, headers, rest
 
 
-def _read_chunked(sock: socket.socket, buffered: bytes) -> bytes:
+def _read_chunked(sock: socket.socket | _Reader, buffered: bytes) -> bytes:
     data, body = buffered, b""
 
     def need(n: int) -> None:

@@ -1,25 +1,28 @@
 """Subscribing to the Telemetry API: newest schema first, falling back on a 400.
 
-A 202 is how local environments (AWS's emulator) say "not supported": we carry on without
-telemetry after one clear log line. Any other refusal is logged once and counted; the function
-is never failed because telemetry is unavailable.
+Runs on the fast path, between `/register` and the first `/event/next` (subscriptions close at
+the end of init), so it uses the same plain-socket HTTP as registration. A 202 is how local
+environments (AWS's emulator) say "not supported": we carry on without telemetry after one clear
+log line. Any other refusal is logged once; the function is never failed because telemetry is
+unavailable.
 """
 
 from __future__ import annotations
 
-import enum
+import json
 
 from extension.config import TelemetrySettings
-from extension.lifecycle.extensions_api import SCHEMA_VERSIONS, ExtensionsApiClient
+from extension.lifecycle.registration import _request
 from extension.log import get_logger
 
+TELEMETRY_PATH = "/2022-07-01/telemetry"
+SCHEMA_VERSIONS = ("2025-01-29", "2022-12-13", "2022-07-01")
+
+SUBSCRIBED = "subscribed"
+NOT_SUPPORTED = "not_supported"
+FAILED = "failed"
+
 log = get_logger("subscription")
-
-
-class SubscriptionState(enum.Enum):
-    SUBSCRIBED = "subscribed"
-    NOT_SUPPORTED = "not_supported"
-    FAILED = "failed"
 
 
 def subscription_body(settings: TelemetrySettings, schema: str, port: int) -> dict[str, object]:
@@ -35,25 +38,27 @@ def subscription_body(settings: TelemetrySettings, schema: str, port: int) -> di
     }
 
 
-async def subscribe(
-    client: ExtensionsApiClient, settings: TelemetrySettings, port: int
-) -> tuple[SubscriptionState, str | None]:
-    """Returns the state and the accepted schema version."""
+def subscribe(
+    runtime_api: str, extension_id: str, settings: TelemetrySettings, port: int
+) -> tuple[str, str | None]:
+    """Returns (SUBSCRIBED | NOT_SUPPORTED | FAILED, the accepted schema version)."""
     last = ""
     for schema in SCHEMA_VERSIONS:
+        body = json.dumps(subscription_body(settings, schema, port)).encode()
+        headers = {"Lambda-Extension-Identifier": extension_id, "Content-Type": "application/json"}
         try:
-            answer = await client.subscribe_telemetry(subscription_body(settings, schema, port))
-        except Exception as exc:
+            status, _, answer = _request(runtime_api, "PUT", TELEMETRY_PATH, body, headers, timeout=5.0)
+        except (OSError, ValueError) as exc:
             log.warning("telemetry subscription failed: %s; continuing without telemetry", exc)
-            return SubscriptionState.FAILED, None
-        if answer.status == 200:
+            return FAILED, None
+        if status == 200:
             log.info("subscribed to the Telemetry API (schema %s, port %d)", schema, port)
-            return SubscriptionState.SUBSCRIBED, schema
-        if answer.status == 202:
+            return SUBSCRIBED, schema
+        if status == 202:
             log.warning("Telemetry API not supported here (HTTP 202); continuing without telemetry")
-            return SubscriptionState.NOT_SUPPORTED, None
-        last = f"HTTP {answer.status}: {answer.body[:200]}"
-        if answer.status != 400:
+            return NOT_SUPPORTED, None
+        last = f"HTTP {status}: {answer[:200].decode(errors='replace')}"
+        if status != 400:
             break
     log.warning("telemetry subscription refused (%s); continuing without telemetry", last)
-    return SubscriptionState.FAILED, None
+    return FAILED, None
