@@ -75,7 +75,7 @@ class Pipeline:
 
     async def flush(self, deadline: float) -> None:
         """Export what every destination holds, all concurrently, bounded by `deadline` (loop time)."""
-        self._offer(Signals(metrics=self._processor.health_metrics(self._clock_ns())))
+        self._offer_health()
         await self._gather(d.flush(deadline) for d in self._destinations)
 
     async def shutdown(self, reason: str, deadline: float) -> None:
@@ -85,8 +85,15 @@ class Pipeline:
         except Exception:
             self._stats.add("internal_errors", label="pipeline")
             log.exception("closing open invocations failed")
-        self._offer(Signals(metrics=self._processor.health_metrics(self._clock_ns())))
+        self._offer_health()
         await self._gather(d.shutdown(deadline) for d in self._destinations)
+
+    def _offer_health(self) -> None:
+        """Our own counters, queued without evicting anything (so every drop they count is final)."""
+        health = Signals(metrics=self._processor.health_metrics(self._clock_ns()))
+        if health:
+            for dest in self._destinations:
+                dest.offer(health, reserved=True)
 
     def _offer(self, signals: Signals) -> None:
         """Every destination takes the kinds of records it exports and ignores the rest."""

@@ -110,8 +110,9 @@ class Destination:
         log.error("destination %s disabled: %s", self.name, why)
         count_drop(self._stats, self.name, "destination_disabled", self.buffer.clear())
 
-    def offer(self, signals: Signals) -> None:
-        """Queue the records this destination exports (others are ignored, not counted)."""
+    def offer(self, signals: Signals, *, reserved: bool = False) -> None:
+        """Queue the records this destination exports (others are ignored, not counted).
+        `reserved`: see `BoundedBuffer.put` (the health metrics snapshot)."""
         part = filter_signals(signals, self.accepts)
         n = item_count(part)
         if not n:
@@ -120,7 +121,7 @@ class Destination:
             reason = "destination_disabled" if self.disabled is not None else "shutdown_deadline"
             count_drop(self._stats, self.name, reason, n)
             return
-        self.buffer.put(part)
+        self.buffer.put(part, reserved=reserved)
 
     async def flush(self, deadline: float) -> None:
         """Export what is queued, until empty, deadline, backoff or a failure. Never raises."""

@@ -117,10 +117,15 @@ class BoundedBuffer:
         """Estimated size of what is queued."""
         return self._bytes
 
-    def put(self, signals: Signals) -> None:
-        """Append every record of `signals` (newest data), then enforce the bounds."""
+    def put(self, signals: Signals, *, reserved: bool = False) -> None:
+        """Append every record of `signals` (newest data), then enforce the bounds.
+
+        `reserved` is for the extension's own health metrics (a few records per flush): they may
+        overshoot the bounds until the next put instead of evicting records, because the drops
+        such an eviction caused could no longer be reported by the very snapshot being queued."""
         self._extend(signals, left=False)
-        self._enforce()
+        if not reserved:
+            self._enforce()
 
     def put_back(self, signals: Signals) -> None:
         """Return undelivered records to the front (they are older than anything queued)."""

@@ -104,3 +104,14 @@ def test_estimates_grow_with_content_and_are_cheap_shapes() -> None:
     assert estimate_span(samples.span(0)) > 0
     assert estimate_raw({"type": "function", "record": "y" * 500}) > 500
     assert estimate_raw({"type": "platform.report", "record": {"metrics": {"durationMs": 1}}}) > 0
+
+
+def test_reserved_put_overshoots_instead_of_evicting() -> None:
+    """The health snapshot must not cause drops it can no longer report."""
+    stats = Stats()
+    buf = BoundedBuffer(3, 1 << 20, stats, "d")
+    buf.put(logs(0, 1, 2))
+    buf.put(logs(3), reserved=True)
+    assert len(buf) == 4 and stats.get("dropped", "queue_full") == 0
+    buf.put(logs(4))  # the next ordinary put enforces the bound again
+    assert len(buf) == 3 and stats.get("dropped", "queue_full") == 2
