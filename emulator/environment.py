@@ -60,8 +60,8 @@ class LambdaEnvironment:
         telemetry_api_refusal: int | None = None,
     ) -> None:
         self.config = FunctionConfig(
-            opt_dir=Path(opt_dir),
-            task_dir=Path(task_dir),
+            opt_dir=Path(opt_dir).resolve(),
+            task_dir=Path(task_dir).resolve(),
             handler=handler,
             timeout_s=timeout_s,
             memory_mb=memory_mb,

@@ -43,6 +43,8 @@ class Pipeline:
         self._clock_ns = clock_ns
         #: Set by the composition root once the Telemetry API subscription succeeded.
         self.telemetry_active = False
+        #: Set when a destination's queue crossed its flush threshold; cleared by `flush`.
+        self.pressure = asyncio.Event()
 
     @property
     def destinations(self) -> list[Destination]:
@@ -53,6 +55,8 @@ class Pipeline:
         try:
             self._tracker.observe((e.type, e.request_id) for e in events if e.type in _TRACKED_TYPES)
             self._offer(self._processor.process(events))
+            if not self.pressure.is_set() and self.needs_flush():
+                self.pressure.set()
         except Exception:
             self._stats.add("internal_errors", label="pipeline")
             if self._stats.first_time("pipeline_error"):
@@ -75,6 +79,7 @@ class Pipeline:
 
     async def flush(self, deadline: float) -> None:
         """Export what every destination holds, all concurrently, bounded by `deadline` (loop time)."""
+        self.pressure.clear()
         self._offer_health()
         await self._gather(d.flush(deadline) for d in self._destinations)
 

@@ -99,12 +99,31 @@ class LifecycleManager:
             return
         budget = self._settings.export_budget_ms / 1000.0
         if decision is Decision.WAIT_AND_FLUSH and self._telemetry_active:
-            wait = invoke_deadline - budget - loop.time()
-            if not await self._tracker.wait_runtime_done(event.request_id, wait):
-                self._stats.add("runtime_done_wait_timeouts")
+            await self._await_runtime_done(event.request_id, invoke_deadline - budget, budget)
         flush_deadline = min(loop.time() + budget, invoke_deadline)
         await self._pipeline.flush(flush_deadline)
         self._scheduler.flushed(time.time())
+
+    async def _await_runtime_done(self, request_id: str, wait_until: float, budget: float) -> None:
+        """Wait for this invoke's runtimeDone; meanwhile, whenever a destination's queue crosses
+        its threshold (a function logging heavily), export at once: the function is still
+        running, so this costs no billed time and keeps the bounded queues from overflowing."""
+        loop = asyncio.get_running_loop()
+        done = self._tracker.runtime_done_future(request_id)
+        pressure = self._pipeline.pressure
+        while not done.done():
+            remaining = wait_until - loop.time()
+            if remaining <= 0:
+                self._stats.add("runtime_done_wait_timeouts")
+                return
+            pressed = asyncio.ensure_future(pressure.wait())
+            try:
+                await asyncio.wait((done, pressed), timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                pressed.cancel()
+            if not done.done() and pressure.is_set():
+                self._stats.add("flushes_under_pressure")
+                await self._pipeline.flush(min(loop.time() + budget, wait_until))
 
     async def _on_shutdown(self, event: LifecycleEvent) -> None:
         loop = asyncio.get_running_loop()

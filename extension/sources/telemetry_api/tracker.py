@@ -71,6 +71,10 @@ class InvocationTracker:
             if not req.runtime_done.done():
                 req.runtime_done.set_result(None)
 
+    def runtime_done_future(self, request_id: str) -> asyncio.Future[None]:
+        """Resolved when this request's runtimeDone (or report, or a logsDropped) arrives."""
+        return self._get(request_id).runtime_done
+
     async def wait_runtime_done(self, request_id: str, limit_s: float) -> bool:
         fut = self._get(request_id).runtime_done
         if fut.done():
