@@ -52,13 +52,23 @@ def _other_addresses() -> list[tuple[int, str]]:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing address
             address = s.getsockname()[0]
-            if not address.startswith("127."):
-                out.append((socket.AF_INET, address))
+        if not address.startswith("127.") and _is_local(address):
+            out.append((socket.AF_INET, address))
     except OSError:
         pass
     if socket.has_ipv6:
         out.append((socket.AF_INET6, "::1"))
     return out
+
+
+def _is_local(address: str) -> bool:
+    """Only an address this machine owns can be bound: never send a connection anywhere else."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((address, 0))
+            return True
+        except OSError:
+            return False
 
 
 def _connects(family: int, address: str, port: int) -> bool:
