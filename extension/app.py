@@ -120,14 +120,13 @@ async def _run(boot: Boot) -> int:
             await cache.shutdown(min(remaining, 0.2))
 
     manager = LifecycleManager(
-        client,
+        lambda: _next_event(boot, client),
         pipeline,
         tracker,
         settings.pipeline,
         stats,
         telemetry_active=pipeline.telemetry_active,
         hooks=Hooks(on_invoke=cache.on_invoke if cache else None, on_shutdown=on_shutdown),
-        next_event=lambda: _next_event(boot, client),
     )
     log.info(
         "ready: registered in %.1f ms, started in %.1f ms; destinations: %s",

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from extension.config import PipelineSettings
-from extension.lifecycle.extensions_api import ExtensionsApiClient, LifecycleEvent
+from extension.lifecycle.extensions_api import LifecycleEvent
 from extension.lifecycle.flush_policy import Decision, FlushScheduler
 from extension.log import get_logger
 from extension.pipeline import Pipeline
@@ -41,23 +41,21 @@ class Hooks:
 class LifecycleManager:
     def __init__(
         self,
-        client: ExtensionsApiClient,
+        next_event: Callable[[], Awaitable[LifecycleEvent]],
         pipeline: Pipeline,
         tracker: InvocationTracker,
         settings: PipelineSettings,
         stats: Stats,
         telemetry_active: bool,
         hooks: Hooks,
-        next_event: Callable[[], Awaitable[LifecycleEvent]] | None = None,
     ) -> None:
-        self._client = client
+        self._next_event = next_event
         self._pipeline = pipeline
         self._tracker = tracker
         self._settings = settings
         self._stats = stats
         self._telemetry_active = telemetry_active
         self._hooks = hooks
-        self._next_event = next_event or client.next_event
         self._scheduler = FlushScheduler(settings, time.time())
         self.invokes = 0
 
