@@ -58,18 +58,6 @@ class ExtensionsApiClient:
         ) as resp:
             return parse_event(resp.status, await resp.read())
 
-    async def exit_error(self, error_type: str, message: str) -> None:
-        async with self._http().post(
-            f"{self._base}{API_PREFIX}/exit/error",
-            json={"errorMessage": message, "errorType": error_type},
-            headers={
-                "Lambda-Extension-Identifier": self._id,
-                "Lambda-Extension-Function-Error-Type": error_type,
-            },
-            timeout=aiohttp.ClientTimeout(total=2),
-        ) as resp:
-            await resp.read()
-
     async def close(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None
