@@ -14,7 +14,9 @@ prefetched from moto, which runs in its own process) measures inside the functio
   `get_secret_value` calls to moto (the baseline a cache replaces; an AWS region is further away).
 
 The three loops run in the same invoke, one after the other, over several invokes (cold starts
-included, so the init reads are sampled several times).
+included, so the init reads are sampled several times). Each cold start also records its Init
+Duration and the first invoke's `extensionOverhead`: a function that reads the cache in its init
+waits there for the extension's start-up, which fast init otherwise moves into the first invoke.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bench.common import (
     Moto,
     Sink,
     ensure_layer,
+    extension_overhead_ms,
     log,
     ratio,
     sidecar_env,
@@ -50,6 +53,8 @@ def run(
     from tests.support.fault_proxy import FaultProxy
 
     upstream_calls: list[dict[str, int]] = []
+    init_ms: list[float] = []
+    first_overhead_ms: list[float] = []
     with Sink() as sink, Moto() as moto, FaultProxy(moto.url) as proxy:
         env = sidecar_env(
             sink,
@@ -69,6 +74,12 @@ def run(
                 if first.status != "success":
                     raise RuntimeError(f"cache invoke failed: {first.response}")
                 upstream_calls.append(dict(proxy.counts))
+                init_ms.append(
+                    float(lam.events_of("platform.initReport")[-1]["record"]["metrics"]["durationMs"])
+                )
+                first_overhead_ms.append(
+                    extension_overhead_ms(lam.events_of("platform.report")[-1]["record"])
+                )
                 init_reads["prefetched"].append(first.response["init_reads"]["BENCH_SECRET_PREFETCHED"])
                 init_reads["not_prefetched"].append(first.response["init_reads"]["BENCH_SECRET_COLD"])
                 for _ in range(invokes):
@@ -93,6 +104,10 @@ def run(
             for k, v in init_reads.items()
         },
         "upstream_calls_per_cold_start": upstream_calls,
+        "cold_start": {
+            "init_ms": summary(init_ms),
+            "first_invoke_extension_overhead_ms": summary(first_overhead_ms),
+        },
         # the prefetched read joined the prefetch's batch call when no GetSecretValue was made for
         # it: only the not-prefetched secret's single GetSecretValue reaches AWS during init
         "init_read_served_by_prefetch": [

@@ -8,6 +8,12 @@ minimal) in the emulator; each configuration keeps its own environment and is co
 its default configuration: OTLP/HTTP to a healthy receiver (separate process), cache on with two
 secrets prefetched from moto (separate process).
 
+Since the extension answers init before its heavy imports (extension/lifecycle/early_next.py),
+part of its start-up moves into the first invoke; so every cold start also records that first
+(cold) invoke: the function's own run (`platform.runtimeDone` durationMs), the invoke phase
+(`platform.report` durationMs), its `extensionOverhead` span, billed ms (init + invoke phase, as
+the emulator bills), the caller-seen latency of the invoke alone and with init (a cold caller's wait).
+
 Launch-to-register is measured outside the emulator, against a one-shot fake Extensions API in
 this process: time from `Popen` of the launcher to the arrival of the complete `/register`
 request head; the baseline is the whole life of `python3 -c pass` (Popen to exit), as the target
@@ -17,6 +23,7 @@ is stated, and the same with our interpreter options (`-E -S -B -X frozen_module
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -31,11 +38,13 @@ from bench.common import (
     BASE_PY,
     MINIMAL_FN,
     NULL_LAYER,
+    RESULTS,
     Moto,
     Sink,
     baseline_env,
     empty_opt,
     ensure_layer,
+    extension_overhead_ms,
     free_port,
     log,
     ratio,
@@ -46,17 +55,33 @@ from bench.common import (
 )
 
 CONFIGS = ("none", "null", "sidecar")
+#: What is recorded of each cold start's first invoke (ms), see the module docstring.
+FIRST_INVOKE = (
+    "function_ms",
+    "invoke_phase_ms",
+    "extension_overhead_ms",
+    "billed_ms",
+    "caller_ms",
+    "first_response_ms",
+)
 _READY = re.compile(r"ready: registered in ([\d.]+) ms, started in ([\d.]+) ms")
-_PREFETCH = re.compile(r"cache prefetch: (\d+) ok, (\d+) failed")
+_PREFETCH = re.compile(r"cache prefetch: (\d+) ok, (\d+) failed in ([\d.]+) ms")
+#: Summaries of the last full runs (see `append_history`).
+HISTORY = RESULTS / "cold_start_history.json"
+HISTORY_KEEP = 10
+#: How long to wait after the first invoke for the prefetch's log line (it may finish after the phase).
+PREFETCH_WAIT_S = 3.0
 
 
 def init_durations(rounds: int) -> dict[str, Any]:
     from emulator import LambdaEnvironment
 
     samples: dict[str, list[float]] = {c: [] for c in CONFIGS}
-    first_invoke: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    first: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CONFIGS} for m in FIRST_INVOKE}
     ready: list[tuple[float, float]] = []
     prefetch_ok: list[int] = []
+    prefetch_ms: list[float] = []
+    prefetch_after_phase = 0
     lines: list[str] = []
 
     def capture(source: str, line: str) -> None:
@@ -90,13 +115,32 @@ def init_durations(rounds: int) -> dict[str, Any]:
                     if result.status != "success" or init["status"] != "success":
                         raise RuntimeError(f"{c}: cold start failed: {result} {init}")
                     samples[c].append(float(init["metrics"]["durationMs"]))
-                    first_invoke[c].append(float(report["metrics"]["durationMs"]))
+                    done = [
+                        e["record"]
+                        for e in lam.events_of("platform.runtimeDone")
+                        if e["record"].get("requestId") == result.request_id
+                    ]
+                    first["function_ms"][c].append(float(done[-1]["metrics"]["durationMs"]))
+                    first["invoke_phase_ms"][c].append(float(report["metrics"]["durationMs"]))
+                    first["extension_overhead_ms"][c].append(extension_overhead_ms(report))
+                    first["billed_ms"][c].append(float(report["metrics"]["billedDurationMs"]))
+                    first["caller_ms"][c].append(float(result.duration_ms))
+                    # the emulator times the invoke from the end of init: add init for the caller's wait
+                    first["first_response_ms"][c].append(samples[c][-1] + float(result.duration_ms))
                     if c == "sidecar":
-                        for line in lines:
+                        in_phase = any(_PREFETCH.search(line) for line in list(lines))
+                        wait_until = time.monotonic() + PREFETCH_WAIT_S
+                        while not any(_PREFETCH.search(line) for line in list(lines)):
+                            if time.monotonic() > wait_until:
+                                break
+                            time.sleep(0.02)
+                        prefetch_after_phase += not in_phase
+                        for line in list(lines):
                             if m := _READY.search(line):
                                 ready.append((float(m.group(1)), float(m.group(2))))
                             if m := _PREFETCH.search(line):
                                 prefetch_ok.append(int(m.group(1)))
+                                prefetch_ms.append(float(m.group(3)))
                 last = ", ".join(f"{c}={samples[c][-1]:.0f}" for c in CONFIGS)
                 log(f"cold start round {r + 1}/{rounds}: {last} ms")
         finally:
@@ -105,12 +149,17 @@ def init_durations(rounds: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         "samples": samples,
         "summary": {c: summary(v) for c, v in samples.items()},
-        "first_invoke_duration": {c: summary(v) for c, v in first_invoke.items()},
+        "first_invoke_samples": first,
+        "first_invoke": {m: {c: summary(v) for c, v in per.items()} for m, per in first.items()},
         "sidecar_self_reported": {
             "register_ms": summary([a for a, _ in ready]),
             "started_ms": summary([b for _, b in ready]),
         },
         "prefetched_ok": prefetch_ok,
+        # the prefetch runs alongside the start-up, which now ends in the first invoke: its log
+        # line (and the prefetch) may come after that invoke's phase is over
+        "prefetch_ms": summary(prefetch_ms),
+        "prefetch_finished_after_first_invoke": prefetch_after_phase,
     }
     med = {c: out["summary"][c]["median"] for c in CONFIGS}
     out["ratios"] = {
@@ -229,8 +278,38 @@ def run(quick: bool, rounds: int | None = None, l2r_rounds: int | None = None) -
     log("init duration ...")
     init = init_durations(rounds or (10 if quick else 40))
     data = {"init": init, "launch_to_register": l2r}
-    write_result("cold_start", data, quick)
+    path = write_result("cold_start", data, quick)
+    if not quick:
+        append_history(json.loads(path.read_text()))
     return data
+
+
+def history_entry(result: dict[str, Any]) -> dict[str, Any]:
+    """The medians and ratios of one full run, for the run-to-run table of the page."""
+    init, l2r = result["init"], result["launch_to_register"]["summary"]
+    first = init.get("first_invoke", {})
+    return {
+        "finished": result["finished"],
+        "layer_inputs": result.get("layer", {}).get("inputs", "")[:12],
+        "loadavg": result["machine"]["loadavg"],
+        "init_median_ms": {c: v["median"] for c, v in init["summary"].items()},
+        "ratios": {k: init["ratios"][k] for k in ("sidecar_vs_none", "sidecar_vs_null")},
+        "launch_to_register_ms": l2r["lambda-sidecar"]["median"],
+        "first_invoke_overhead_ms": first.get("extension_overhead_ms", {}).get("sidecar", {}).get("median"),
+        "billed_ms": {c: v["median"] for c, v in first.get("billed_ms", {}).items()},
+    }
+
+
+def append_history(result: dict[str, Any], keep: int = HISTORY_KEEP) -> None:
+    """Cold start is the figure most sensitive to other load on a shared machine: keep the last
+    full runs (bench/results/cold_start_history.json) so the page shows how much it moves."""
+    try:
+        runs: list[dict[str, Any]] = json.loads(HISTORY.read_text())
+    except (OSError, ValueError):
+        runs = []
+    entry = history_entry(result)
+    runs = [r for r in runs if r.get("finished") != entry["finished"]] + [entry]
+    HISTORY.write_text(json.dumps(runs[-keep:], indent=1))
 
 
 def main() -> None:
@@ -243,6 +322,8 @@ def main() -> None:
         for c, s in data[part]["summary"].items():
             print(f"{part:20} {c:26} median {s['median']:8.1f} ms  p90 {s['p90']:8.1f}  iqr {s['iqr']:6.1f}")
         print(f"{part:20} ratios {data[part]['ratios']}")
+    for m, per in data["init"]["first_invoke"].items():
+        print(f"first invoke {m:22} " + "  ".join(f"{c} {v['median']:7.1f}" for c, v in per.items()))
 
 
 if __name__ == "__main__":

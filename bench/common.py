@@ -70,6 +70,15 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
+def extension_overhead_ms(report: dict[str, Any]) -> float:
+    """The `extensionOverhead` span of a `platform.report` record (0 when there is none: every
+    extension was back in `/event/next` before the runtime finished, or there is no extension)."""
+    for span in report.get("spans", []):
+        if span.get("name") == "extensionOverhead":
+            return float(span.get("durationMs", 0.0))
+    return 0.0
+
+
 def rotated(items: Sequence[str], round_no: int) -> list[str]:
     """Round-robin order with the starting item rotated each round (so no configuration is always first)."""
     k = round_no % len(items)

@@ -48,6 +48,7 @@ def sizes(build_all: bool) -> dict[str, Any]:
                 "zipped_mb": t["zipped_bytes"] / 1e6,
                 "unpacked_mb": t["unpacked_bytes"] / 1e6,
                 "files": t["files"],
+                "bytecode": t.get("bytecode", ""),
                 "top_groups": [
                     {"name": g["name"], "unpacked_mb": g["unpacked"] / 1e6, "zipped_mb": g["zipped"] / 1e6}
                     for g in t["groups"][:6]

@@ -18,6 +18,7 @@ adaptive policy (>= 6/min), so after its first invokes it behaves like `periodic
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from bench.common import (
@@ -27,6 +28,7 @@ from bench.common import (
     baseline_env,
     empty_opt,
     ensure_layer,
+    extension_overhead_ms,
     log,
     ratio,
     rotated,
@@ -39,13 +41,6 @@ POLICIES = ("adaptive", "end", "periodic", "shutdown")
 SLOW_S = 0.2
 
 
-def _overhead(report: dict[str, Any]) -> float:
-    for span in report.get("spans", []):
-        if span.get("name") == "extensionOverhead":
-            return float(span.get("durationMs", 0.0))
-    return 0.0
-
-
 def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup: int = 10) -> dict[str, Any]:
     from emulator import LambdaEnvironment
 
@@ -56,6 +51,10 @@ def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup
     metrics = ("extension_overhead_ms", "billed_duration_ms", "duration_ms", "caller_latency_ms")
     samples: dict[str, dict[str, list[float]]] = {c: {m: [] for m in metrics} for c in configs}
     errors: dict[str, int] = {c: 0 for c in configs}
+    # Which samples opened their configuration's block (after ~one round idle: that is when a
+    # periodic export falls due), and how long each round took (the idle time between blocks).
+    block_starts: dict[str, list[int]] = {c: [] for c in configs}
+    round_seconds: list[float] = []
     with Sink() as healthy, Sink() as slow, empty_opt() as none_opt:
         slow.delay(SLOW_S)
         lams: dict[str, Any] = {}
@@ -75,8 +74,10 @@ def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup
                 for _ in range(warmup):
                     lams[c].invoke({})
             for r in range(rounds):
+                round_started = time.monotonic()
                 for c in rotated(configs, r):
                     lam = lams[c]
+                    block_starts[c].append(len(samples[c]["extension_overhead_ms"]))
                     for _ in range(block):
                         res = lam.invoke({})
                         if res.status != "success":
@@ -84,10 +85,11 @@ def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup
                             continue
                         report = lam.events_of("platform.report")[-1]["record"]
                         s = samples[c]
-                        s["extension_overhead_ms"].append(_overhead(report))
+                        s["extension_overhead_ms"].append(extension_overhead_ms(report))
                         s["billed_duration_ms"].append(float(report["metrics"]["billedDurationMs"]))
                         s["duration_ms"].append(float(report["metrics"]["durationMs"]))
                         s["caller_latency_ms"].append(float(res.duration_ms))
+                round_seconds.append(time.monotonic() - round_started)
                 log(f"overhead round {r + 1}/{rounds} done")
         finally:
             for lam in lams.values():
@@ -112,6 +114,8 @@ def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup
         "summary": summ,
         "comparisons": comparisons,
         "errors": errors,
+        "block_starts": block_starts,
+        "round_seconds": round_seconds,
     }
     write_result("overhead", data, quick)
     return data

@@ -29,13 +29,17 @@ def _box(ax: Any, data: list[list[float]], labels: list[str]) -> None:
 
 def cold_start(result: dict[str, Any]) -> Path:
     plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    first = result["init"].get("first_invoke")
+    fig, axes = plt.subplots(1, 3 if first else 2, figsize=(15 if first else 11, 4.2))
+    a1, a2 = axes[0], axes[1]
     init = result["init"]["samples"]
     labels = {"none": "no extension", "null": "null extension", "sidecar": "lambda-sidecar"}
     _box(a1, [init[k] for k in labels], list(labels.values()))
     a1.set_ylabel("Init Duration (ms)")
     a1.set_title("Init Duration, minimal function")
     a1.set_ylim(bottom=0)
+    if first:
+        _cold_invoke(axes[2], result["init"]["summary"], first, labels)
     l2r = result["launch_to_register"]["samples"]
     _box(a2, list(l2r.values()), [k.replace(" -c pass", "\n-c pass") for k in l2r])
     a2.set_ylabel("ms")
@@ -49,6 +53,33 @@ def cold_start(result: dict[str, Any]) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _cold_invoke(
+    ax: Any, init: dict[str, Any], first: dict[str, dict[str, Any]], labels: dict[str, str]
+) -> None:
+    """Medians stacked: init, then the first invoke's phase split into the function's run and
+    the extension's overhead after it (where fast init moved the extension's start-up)."""
+    xs = range(len(labels))
+    parts = (
+        ("Init Duration", [init[k]["median"] for k in labels]),
+        (
+            "first invoke: until runtime done",
+            [
+                first["invoke_phase_ms"][k]["median"] - first["extension_overhead_ms"][k]["median"]
+                for k in labels
+            ],
+        ),
+        ("first invoke: extensionOverhead", [first["extension_overhead_ms"][k]["median"] for k in labels]),
+    )
+    bottom = [0.0] * len(labels)
+    for name, values in parts:
+        ax.bar(xs, values, bottom=bottom, label=name, width=0.6)
+        bottom = [b + max(v, 0.0) for b, v in zip(bottom, values, strict=True)]
+    ax.set_xticks(list(xs), list(labels.values()))
+    ax.set_ylabel("ms (medians)")
+    ax.set_title("Cold start until the environment is free again")
+    ax.legend(fontsize=7)
 
 
 def overhead(result: dict[str, Any]) -> Path:

@@ -5,8 +5,7 @@
 (`./build.sh bench [--quick]` builds the layer first and runs this.) Each benchmark runs in its
 own process, one after the other (never two at once: they would measure each other); a failing
 benchmark is reported and the others still run; the page is rendered from whatever results
-exist in bench/results/. Quick mode takes a few minutes; full mode about half an hour on two
-cores.
+exist in bench/results/. Quick mode takes a few minutes; full mode 15-20 minutes on two cores.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ Imported only after registration (see __main__), so its heavy imports overlap th
 from __future__ import annotations
 
 import asyncio
+import importlib
 import socket
 import time
 from dataclasses import dataclass
@@ -18,6 +19,23 @@ from extension.log import get_logger
 from extension.stats import Stats
 
 log = get_logger()
+
+#: The telemetry pipeline's heaviest imports, in dependency order (see `_run`).
+_PIPELINE_MODULES = (
+    "google.protobuf",
+    "opentelemetry.proto.common.v1.common_pb2",
+    "opentelemetry.proto.resource.v1.resource_pb2",
+    "opentelemetry.proto.trace.v1.trace_pb2",
+    "opentelemetry.proto.metrics.v1.metrics_pb2",
+    "opentelemetry.proto.logs.v1.logs_pb2",
+    "opentelemetry.proto.collector.trace.v1.trace_service_pb2",
+    "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
+    "opentelemetry.proto.collector.logs.v1.logs_service_pb2",
+    "extension.exporters.otlp_encode",
+    "extension.exporters.factory",
+    "extension.processors.processor",
+    "extension.sources.telemetry_api.listener",
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +104,12 @@ async def _run(boot: Boot) -> int:
         cache = CacheService(settings, stats, boot.cache_sockets)
         await cache.start()
 
-    # Imported only now: a function reading a secret in its init code is already being served
-    # while protobuf and the telemetry pipeline load.
+    # Imported only now, a module at a time with the loop turning in between: the cache endpoints
+    # and the prefetch make progress while protobuf and the telemetry pipeline load (an import
+    # blocks the loop while it runs).
+    for module in _PIPELINE_MODULES:
+        importlib.import_module(module)
+        await asyncio.sleep(0)
     from extension.exporters.factory import build_destinations
     from extension.lifecycle.manager import Hooks, LifecycleManager
     from extension.pipeline import Pipeline
@@ -126,7 +148,11 @@ async def _run(boot: Boot) -> int:
         settings.pipeline,
         stats,
         telemetry_active=pipeline.telemetry_active,
-        hooks=Hooks(on_invoke=cache.on_invoke if cache else None, on_shutdown=on_shutdown),
+        hooks=Hooks(
+            on_invoke=cache.on_invoke if cache else None,
+            on_shutdown=on_shutdown,
+            before_next=cache.settle if cache else None,
+        ),
     )
     log.info(
         "ready: registered in %.1f ms, started in %.1f ms; destinations: %s",

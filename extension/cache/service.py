@@ -162,6 +162,13 @@ class CacheService:
         if started:
             self._stats.add("cache_refresh_ahead", started)
 
+    async def settle(self, limit_s: float) -> None:
+        """Let background prefetches finish (bounded) before the extension calls /event/next: the
+        environment may freeze right after, and a request frozen mid-flight resumes minutes later
+        against a dead connection. Refresh-ahead fetches are instead cut off and retried."""
+        if self._tasks and limit_s > 0:
+            await asyncio.wait(list(self._tasks), timeout=limit_s)
+
     async def shutdown(self, timeout_s: float) -> None:
         if self._closed:
             return

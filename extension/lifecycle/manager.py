@@ -36,6 +36,8 @@ class Hooks:
 
     on_invoke: Callable[[], None] | None = None
     on_shutdown: Callable[[float], Awaitable[None]] | None = None
+    #: Called with the seconds left before our /next, to finish background work (bounded).
+    before_next: Callable[[float], Awaitable[None]] | None = None
 
 
 class LifecycleManager:
@@ -89,6 +91,13 @@ class LifecycleManager:
         self.invokes += 1
         loop = asyncio.get_running_loop()
         invoke_deadline = self._loop_deadline(event.deadline_ms) - DEADLINE_MARGIN_S
+        await self._handle_invoke(event, invoke_deadline)
+        if self._hooks.before_next is not None:
+            budget = self._settings.export_budget_ms / 1000.0
+            await self._hooks.before_next(min(budget, invoke_deadline - loop.time()))
+
+    async def _handle_invoke(self, event: LifecycleEvent, invoke_deadline: float) -> None:
+        loop = asyncio.get_running_loop()
         self._pipeline.on_invoke(event)
         if self._hooks.on_invoke is not None:
             self._hooks.on_invoke()
