@@ -61,6 +61,13 @@ def render(r: dict[str, Result], history: list[dict[str, Any]]) -> str:
         "queue crosses its threshold exports at once: `extension/lifecycle/manager.py`). Figures called "
         "*before* come from the last full run without them (2026-11-26 00:03 UTC, same machine).\n"
     )
+    out.append(
+        "Landed after the full run of 2026-11-26 00:37-00:52 UTC, not yet measured in a full run: the "
+        "telemetry pipeline's imports are staged one module at a time with the event loop turning in "
+        "between (so cache reads and the prefetch progress while it loads), and the extension waits "
+        "(bounded by the export budget) for in-flight prefetches before each `/event/next` -- the "
+        "answer to the prefetch-in-flight finding below.\n"
+    )
     cs, lz = r.get("cold_start"), r.get("layer_size")
     app = lz["import_time"]["application (import extension.app)"] if lz else None
     fast = lz["import_time"]["fast path (boot script --version)"] if lz else None
