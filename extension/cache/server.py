@@ -36,7 +36,8 @@ _log = get_logger("cache")
 _CONFIG_PATH = re.compile(r"^/applications/([^/]+)/environments/([^/]+)/configurations/([^/]+)/?$")
 _PARAM_PATHS = ("/systemsmanager/parameters/get", "/systemsmanager/parameters/get/")
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
-_KNOWN_PARAMS = frozenset(
+#: Query parameters the 2773 endpoints read (others are ignored, as the contract says).
+KNOWN_PARAMS = frozenset(
     {
         "secretId",
         "versionId",
@@ -195,7 +196,7 @@ class SecretsEndpoint:
             return error_response(405, "MethodNotAllowed", "only GET is supported")
         params, _ = split_query(request.query_string)
         if _log.isEnabledFor(logging.DEBUG):
-            unknown = sorted(set(params) - _KNOWN_PARAMS)
+            unknown = sorted(set(params) - KNOWN_PARAMS)
             if unknown:
                 _log.debug("ignored query parameters: %s", ", ".join(n[:40] for n in unknown))
         try:

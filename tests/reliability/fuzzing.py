@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
+from extension.cache import server as cache_server
 from tests.reliability.support import http_raw
 
 T = TypeVar("T")
@@ -42,18 +43,7 @@ KNOWN_PATHS = [
     "/applications/app/environments/env/configurations/profile",
     "/applications/a%2Fb/environments/%00/configurations/..",
 ]
-KNOWN_PARAMS = [
-    "secretId",
-    "versionId",
-    "versionStage",
-    "refreshNow",
-    "jsonKey",
-    "name",
-    "version",
-    "label",
-    "withDecryption",
-    "flag",
-]
+KNOWN_PARAMS = sorted(cache_server.KNOWN_PARAMS | {"flag"})  # flag: the 2772 feature-flag filter
 _SKIP_HEADERS = {"content-length", "transfer-encoding", "host", "connection", "expect", "upgrade"}
 
 json_values = st.recursive(

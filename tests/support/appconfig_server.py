@@ -26,9 +26,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.background_http import BackgroundHttpServer
 
 DEFAULT_POLL_INTERVAL_S = 60
 
@@ -61,7 +62,7 @@ class Token:
     used: bool = False
 
 
-class AppConfigDataServer:
+class AppConfigDataServer(BackgroundHttpServer):
     def __init__(self, *, token_ttl_s: float = 24 * 3600, clock: Callable[[], float] = time.time) -> None:
         self.token_ttl_s = token_ttl_s
         self.clock = clock
@@ -70,13 +71,7 @@ class AppConfigDataServer:
         self._aliases: dict[tuple[str, str, str], tuple[str, str, str]] = {}
         self._tokens: dict[str, Token] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__()
 
     def deploy(
         self,
@@ -107,23 +102,6 @@ class AppConfigDataServer:
         with self._lock:
             for token in self._tokens.values():
                 token.issued_at = -1e12
-
-    def start(self) -> AppConfigDataServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> AppConfigDataServer:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # ---- operations ------------------------------------------------------------------------
 

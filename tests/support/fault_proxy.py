@@ -20,9 +20,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.support.background_http import BackgroundHttpServer
 
 
 @dataclass
@@ -56,14 +57,7 @@ class Fault:
         return Fault(reset=True)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a client that went away (timeout tests) is expected, not worth a traceback
-
-
-class FaultProxy:
+class FaultProxy(BackgroundHttpServer):
     def __init__(self, upstream_url: str) -> None:
         parts = urlsplit(upstream_url)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
@@ -72,12 +66,7 @@ class FaultProxy:
         self._queue: list[tuple[Fault, str | None]] = []
         self._persistent: tuple[Fault, str | None] | None = None
         self._lock = threading.Lock()
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__()
 
     def inject(self, fault: Fault, times: int = 1, match: str | None = None) -> None:
         """Apply `fault` to the next `times` requests whose operation contains `match` (any if None)."""
@@ -108,23 +97,6 @@ class FaultProxy:
             if self._persistent and (self._persistent[1] is None or self._persistent[1] in operation):
                 return self._persistent[0]
         return None
-
-    def start(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
