@@ -235,10 +235,8 @@ class TelemetryProcessor:
             self._on_unknown(ev, t, now, out)
 
     def _on_start(self, rec: Start, t: int, now: int, out: _Out) -> None:
-        if rec.request_id is None:
-            return
-        inv = self._table.get_or_create(rec.request_id)
-        if self._late(inv):
+        inv = self._open(rec.request_id)
+        if inv is None:
             return
         inv.start, inv.start_ns = rec, t
         inv.apply_tracing(rec.tracing)
@@ -247,10 +245,8 @@ class TelemetryProcessor:
             out.logs.append(platform_log(lines.start_line(rec), INFO, t, now, inv, inv.request_id))
 
     def _on_runtime_done(self, rec: RuntimeDone, t: int, now: int, out: _Out) -> None:
-        if rec.request_id is None:
-            return
-        inv = self._table.get_or_create(rec.request_id)
-        if self._late(inv):
+        inv = self._open(rec.request_id)
+        if inv is None:
             return
         inv.runtime_done, inv.runtime_done_ns = rec, t
         inv.apply_tracing(rec.tracing)
@@ -262,10 +258,8 @@ class TelemetryProcessor:
             out.logs.append(platform_log(lines.end_line(rec.request_id), sev, t, now, inv, inv.request_id))
 
     def _on_report(self, rec: Report, t: int, now: int, out: _Out) -> None:
-        if rec.request_id is None:
-            return
-        inv = self._table.get_or_create(rec.request_id)
-        if self._late(inv):
+        inv = self._open(rec.request_id)
+        if inv is None:
             return
         inv.report, inv.report_ns = rec, t
         inv.apply_tracing(rec.tracing)
@@ -287,10 +281,16 @@ class TelemetryProcessor:
             sev = INFO if rec.status in (None, "success") else ERROR
             out.logs.append(platform_log(lines.report_line(rec), sev, t, now, inv, inv.request_id))
 
-    def _late(self, inv: Invocation) -> bool:
+    def _open(self, request_id: str | None) -> Invocation | None:
+        """The invocation a start/runtimeDone/report belongs to; None without a requestId, or
+        when it is already closed (a late event: counted, ignored)."""
+        if request_id is None:
+            return None
+        inv = self._table.get_or_create(request_id)
         if inv.done:
             self._stats.add("late_events", 1)
-        return inv.done
+            return None
+        return inv
 
     def _on_phase(
         self, kind: str, rec: InitStart | PhaseDone, ev_kind: EventType, t: int, now: int, out: _Out
