@@ -16,12 +16,13 @@ from extension.signals import Signals
 from extension.sources.telemetry_api.schema import parse_event
 from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
+from tests.support.tracking import wait_runtime_done
 
 
 async def test_logs_dropped_releases_the_runtime_done_wait() -> None:
     tracker = InvocationTracker()
     tracker.expect("req-1")
-    waiting = asyncio.create_task(tracker.wait_runtime_done("req-1", 30.0))
+    waiting = asyncio.create_task(wait_runtime_done(tracker, "req-1", 30.0))
     await asyncio.sleep(0)
     assert not waiting.done()
     tracker.observe([("function", None), ("platform.logsDropped", None)])
@@ -32,9 +33,9 @@ async def test_without_drops_the_wait_still_needs_runtime_done() -> None:
     tracker = InvocationTracker()
     tracker.expect("req-1")
     tracker.observe([("function", "req-1"), ("platform.start", "req-1")])
-    assert await tracker.wait_runtime_done("req-1", 0.05) is False
+    assert await wait_runtime_done(tracker, "req-1", 0.05) is False
     tracker.observe([("platform.runtimeDone", "req-1")])
-    assert await tracker.wait_runtime_done("req-1", 0.05) is True
+    assert await wait_runtime_done(tracker, "req-1", 0.05) is True
     assert tracker.awaiting_report() == ["req-1"]  # reports are still awaited at SHUTDOWN
 
 
@@ -49,7 +50,7 @@ async def test_the_pipeline_hands_logs_dropped_to_the_tracker() -> None:
     tracker = InvocationTracker()
     pipeline = Pipeline(cast(TelemetryProcessor, _NoSignals()), [], tracker, Stats())
     tracker.expect("req-1")
-    waiting = asyncio.create_task(tracker.wait_runtime_done("req-1", 30.0))
+    waiting = asyncio.create_task(wait_runtime_done(tracker, "req-1", 30.0))
     await asyncio.sleep(0)
     dropped = {
         "time": "2026-01-01T00:00:00.000Z",

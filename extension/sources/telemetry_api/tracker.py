@@ -75,16 +75,6 @@ class InvocationTracker:
         """Resolved when this request's runtimeDone (or report, or a logsDropped) arrives."""
         return self._get(request_id).runtime_done
 
-    async def wait_runtime_done(self, request_id: str, limit_s: float) -> bool:
-        fut = self._get(request_id).runtime_done
-        if fut.done():
-            return True
-        try:
-            await asyncio.wait_for(asyncio.shield(fut), max(0.0, limit_s))
-            return True
-        except TimeoutError:
-            return False
-
     def awaiting_report(self) -> list[str]:
         return [rid for rid, req in self._requests.items() if not req.report.done()]
 

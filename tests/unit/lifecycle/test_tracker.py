@@ -6,12 +6,13 @@ import asyncio
 
 from extension.sources.telemetry_api import tracker as tracker_mod
 from extension.sources.telemetry_api.tracker import InvocationTracker
+from tests.support.tracking import wait_runtime_done
 
 
 async def test_wait_runtime_done_resolves_when_event_arrives() -> None:
     t = InvocationTracker()
     t.expect("r1")
-    waiter = asyncio.create_task(t.wait_runtime_done("r1", 5.0))
+    waiter = asyncio.create_task(wait_runtime_done(t, "r1", 5.0))
     await asyncio.sleep(0)
     t.observe([("platform.start", "r1"), ("platform.runtimeDone", "r1")])
     assert await waiter is True
@@ -20,7 +21,7 @@ async def test_wait_runtime_done_resolves_when_event_arrives() -> None:
 async def test_wait_runtime_done_times_out() -> None:
     t = InvocationTracker()
     t.expect("r1")
-    assert await t.wait_runtime_done("r1", 0.01) is False
+    assert await wait_runtime_done(t, "r1", 0.01) is False
 
 
 async def test_report_implies_runtime_done_and_clears_awaiting() -> None:
@@ -29,7 +30,7 @@ async def test_report_implies_runtime_done_and_clears_awaiting() -> None:
     t.expect("r2")
     assert t.awaiting_report() == ["r1", "r2"]
     t.observe([("platform.report", "r1")])
-    assert await t.wait_runtime_done("r1", 0) is True
+    assert await wait_runtime_done(t, "r1", 0) is True
     assert t.awaiting_report() == ["r2"]
     assert await t.wait_reports(0.01) is False
     t.observe([("platform.report", "r2")])
