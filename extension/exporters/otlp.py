@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from extension.config import OtlpSettings, OtlpSignalSettings
 from extension.exporters import http_common
-from extension.exporters.base import OTEL_KINDS, ExportResult, combine
+from extension.exporters.base import KIND_LOGS, KIND_METRICS, KIND_SPANS, ExportResult, combine
 from extension.exporters.otlp_encode import encode_logs, encode_metrics, encode_traces
 from extension.signals import Resource, Signals
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from extension.exporters.otlp_grpc import GrpcTransport
 
 SIGNALS = ("traces", "metrics", "logs")
+_SIGNAL_OF_KIND = {KIND_SPANS: "traces", KIND_METRICS: "metrics", KIND_LOGS: "logs"}
 _RESPONSES: dict[str, Any] = {
     "traces": ExportTraceServiceResponse,
     "metrics": ExportMetricsServiceResponse,
@@ -79,9 +80,12 @@ class OtlpExporter:
 
     def __init__(self, settings: OtlpSettings, name: str = "otlp") -> None:
         self.name = name
-        self.accepts = OTEL_KINDS
         self.settings = settings
-        self._per_signal: dict[str, OtlpSignalSettings] = {s: getattr(settings, s) for s in SIGNALS}
+        # A signal without an endpoint is not sent over OTLP; the destination never queues it.
+        self._per_signal: dict[str, OtlpSignalSettings] = settings.configured()
+        self.accepts = frozenset(
+            kind for kind, signal in _SIGNAL_OF_KIND.items() if signal in self._per_signal
+        )
         self._session: aiohttp.ClientSession | None = None
         self._ssl: dict[str, ssl.SSLContext | None] = {}
         self._grpc: GrpcTransport | None = None
@@ -109,7 +113,7 @@ class OtlpExporter:
         try:
             if not self._started:
                 await self.start()
-            parts = split(signals)
+            parts = [(signal, part) for signal, part in split(signals) if signal in self._per_signal]
             if self._grpc is not None:
                 await self._grpc.prepare()
             results = await asyncio.gather(
