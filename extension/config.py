@@ -471,6 +471,9 @@ def from_env(env: Mapping[str, str]) -> Settings:
         aws=aws,
         warnings=tuple(r.warnings),
     )
+    for variable in v.declared():  # a bad value is reported even where it is not used (yet)
+        if not variable.read_by:
+            r(variable.get, None)
     if r.problems:
         raise ConfigError(list(dict.fromkeys(r.problems)))  # a shared variable is reported once
     return settings

@@ -131,6 +131,14 @@ class Variable:
         head = f"{name} {shown}" if shown == HIDDEN else f"{name}={shown}"
         return BadValue(name, f"{head} is not {self.expected}" + (f" ({detail})" if detail else ""))
 
+    def parse(self, text: str) -> object:
+        """The value of `text` (stripped, not blank); ValueError saying where it is wrong."""
+        raise NotImplementedError
+
+    def get(self, env: Env) -> object:
+        """The value in `env` (after fallbacks, else the default); BadValue when it does not parse."""
+        raise NotImplementedError
+
     def render(self) -> str:
         """The default as a value one could set (README), or "" when there is none."""
         raise NotImplementedError
@@ -597,6 +605,52 @@ class Patterns(Variable):
 
 
 # ---- declarations ------------------------------------------------------------------------------
+# Set by Lambda
+
+AWS_LAMBDA_RUNTIME_API = Text(
+    "AWS_LAMBDA_RUNTIME_API", "", "host:port of the Runtime and Extensions APIs", PLATFORM
+)
+AWS_LAMBDA_FUNCTION_NAME = Text(
+    "AWS_LAMBDA_FUNCTION_NAME", "unknown-function", "function name (and default `service.name`)", PLATFORM
+)
+AWS_LAMBDA_FUNCTION_VERSION = Text("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST", "function version", PLATFORM)
+AWS_LAMBDA_FUNCTION_MEMORY_SIZE = Integer(
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 128, 1, 1_000_000, "memory, MB", PLATFORM
+)
+AWS_LAMBDA_INITIALIZATION_TYPE = Text(
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "on-demand",
+    "`on-demand`, `provisioned-concurrency` or `snap-start`",
+    PLATFORM,
+)
+AWS_DEFAULT_REGION = Text("AWS_DEFAULT_REGION", "", "region, when `AWS_REGION` is not set", PLATFORM)
+AWS_REGION = Text(
+    "AWS_REGION", "us-east-1", "region of the AWS calls", PLATFORM, fallbacks=(AWS_DEFAULT_REGION,)
+)
+AWS_ACCESS_KEY_ID = Text(
+    "AWS_ACCESS_KEY_ID", "", "credentials of the AWS calls", PLATFORM, secret=True, row="KEYS"
+)
+AWS_SECRET_ACCESS_KEY = Text(
+    "AWS_SECRET_ACCESS_KEY", "", "credentials of the AWS calls", PLATFORM, secret=True, row="KEYS"
+)
+AWS_SESSION_TOKEN = Text(
+    "AWS_SESSION_TOKEN", "", "session token of the AWS calls (and the 2773 token)", PLATFORM, secret=True
+)
+AWS_CONTAINER_AUTHORIZATION_TOKEN = Text(
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "",
+    "token for the credentials endpoint (and the 2773 token without a session token)",
+    PLATFORM,
+    secret=True,
+)
+AWS_CONTAINER_CREDENTIALS_FULL_URI = Text(
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "",
+    "credentials endpoint (SnapStart) used when no key variables are set",
+    PLATFORM,
+    secret=True,
+)
+
 # Destinations and OpenTelemetry
 
 SIDECAR_EXPORTERS = Subset(
@@ -619,7 +673,7 @@ OTEL_EXPORTER_OTLP_PROTOCOL = Choice(
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "http/protobuf",
     ("http/protobuf", "grpc"),
-    "`http/protobuf` or `grpc`",
+    "`http/protobuf` or `grpc` (gRPC needs the layer built with `--grpc`)",
     DESTINATIONS,
 )
 OTEL_EXPORTER_OTLP_HEADERS = Pairs(
@@ -734,11 +788,7 @@ OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE = _per_signal_certificate("metrics")
 OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE = _per_signal_certificate("logs")
 
 OTEL_SERVICE_NAME = Text(
-    "OTEL_SERVICE_NAME",
-    "",
-    "`service.name`",
-    DESTINATIONS,
-    default_doc="the function name",
+    "OTEL_SERVICE_NAME", "", "`service.name`", DESTINATIONS, default_doc="the function name"
 )
 OTEL_RESOURCE_ATTRIBUTES = Pairs(
     "OTEL_RESOURCE_ATTRIBUTES", "extra resource attributes `k=v,k2=v2`", DESTINATIONS
@@ -1063,6 +1113,13 @@ AWS_APPCONFIG_EXTENSION_PREFETCH_LIST = AppConfigTargets(
 AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS = Integer(
     "AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS", 3, 1, 1000, "concurrent upstream requests", CACHE
 )
+AWS_APPCONFIG_EXTENSION_SERVICE_REGION = Text(
+    "AWS_APPCONFIG_EXTENSION_SERVICE_REGION",
+    AWS_REGION.default,
+    "AppConfig region",
+    CACHE,
+    fallbacks=(AWS_REGION, AWS_DEFAULT_REGION),
+)
 SIDECAR_PREFETCH = PrefetchList(
     "SIDECAR_PREFETCH",
     "fetched at cold start in batches: `sm:NAME`, `ssm:NAME?withDecryption=true`, comma separated",
@@ -1108,58 +1165,6 @@ SIDECAR_APPCONFIG_REQUIRE_TOKEN = Flag(
     "SIDECAR_APPCONFIG_REQUIRE_TOKEN", False, "require the token header on 2772 too", CACHE
 )
 
-# Set by Lambda
-
-AWS_LAMBDA_RUNTIME_API = Text(
-    "AWS_LAMBDA_RUNTIME_API", "", "host:port of the Runtime and Extensions APIs", PLATFORM
-)
-AWS_LAMBDA_FUNCTION_NAME = Text(
-    "AWS_LAMBDA_FUNCTION_NAME", "unknown-function", "function name (and default `service.name`)", PLATFORM
-)
-AWS_LAMBDA_FUNCTION_VERSION = Text("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST", "function version", PLATFORM)
-AWS_LAMBDA_FUNCTION_MEMORY_SIZE = Integer(
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 128, 1, 1_000_000, "memory, MB", PLATFORM
-)
-AWS_LAMBDA_INITIALIZATION_TYPE = Text(
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "on-demand",
-    "`on-demand`, `provisioned-concurrency` or `snap-start`",
-    PLATFORM,
-)
-AWS_DEFAULT_REGION = Text("AWS_DEFAULT_REGION", "", "region, when `AWS_REGION` is not set", PLATFORM)
-AWS_REGION = Text(
-    "AWS_REGION", "us-east-1", "region of the AWS calls", PLATFORM, fallbacks=(AWS_DEFAULT_REGION,)
-)
-AWS_APPCONFIG_EXTENSION_SERVICE_REGION = Text(
-    "AWS_APPCONFIG_EXTENSION_SERVICE_REGION",
-    AWS_REGION.default,
-    "AppConfig region",
-    CACHE,
-    fallbacks=(AWS_REGION, AWS_DEFAULT_REGION),
-)
-AWS_ACCESS_KEY_ID = Text(
-    "AWS_ACCESS_KEY_ID", "", "credentials of the AWS calls", PLATFORM, secret=True, row="KEYS"
-)
-AWS_SECRET_ACCESS_KEY = Text(
-    "AWS_SECRET_ACCESS_KEY", "", "credentials of the AWS calls", PLATFORM, secret=True, row="KEYS"
-)
-AWS_SESSION_TOKEN = Text(
-    "AWS_SESSION_TOKEN", "", "session token of the AWS calls (and the 2773 token)", PLATFORM, secret=True
-)
-AWS_CONTAINER_AUTHORIZATION_TOKEN = Text(
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "",
-    "token for the credentials endpoint (and the 2773 token without a session token)",
-    PLATFORM,
-    secret=True,
-)
-AWS_CONTAINER_CREDENTIALS_FULL_URI = Text(
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "",
-    "credentials endpoint (SnapStart) used when no key variables are set",
-    PLATFORM,
-    secret=True,
-)
 AWS_TOKEN = Text(
     "AWS_TOKEN",
     "",
