@@ -230,7 +230,10 @@ class Integer(Variable):
         self.expected = f"an integer in [{lo}, {hi}]"
 
     def parse(self, text: str) -> int:
-        value = int(text)
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError("") from None  # int()'s own message quotes the text
         if not self.lo <= value <= self.hi:
             raise ValueError("out of range")
         return value
@@ -258,7 +261,10 @@ class Number(Variable):
         self.expected = f"a number in [{_num(lo)}, {_num(hi)}]"
 
     def parse(self, text: str) -> float:
-        value = float(text)
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("") from None  # float()'s own message quotes the text
         if not self.lo <= value <= self.hi:  # also rejects nan
             raise ValueError("out of range")
         return value

@@ -220,6 +220,25 @@ def test_no_secret_variable_ever_echoes_its_value(secret: str, data: st.DataObje
             assert secret.strip() not in str(exc)
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    token=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=12, max_size=30), data=st.data()
+)
+def test_parsers_never_quote_the_value(token: str, data: st.DataObject) -> None:
+    """Any variable, any kind: a secret-bearing one's message shows none of the value; any other
+    shows it once, in front, and never again in the parser's detail (int() and float() would)."""
+    var = data.draw(st.sampled_from(DECLARED))
+    shape = data.draw(
+        st.sampled_from(["{s}", "k={s},{s}", "https://u:{s}@h/{s}", "({s}", "x://{s}", "{s} x", "1{s}"])
+    )
+    value = shape.format(s=token)
+    try:
+        var.get({var.name: value})
+    except BadValue as exc:
+        expected = 0 if var.secret else value.count(token)
+        assert str(exc).count(token) == expected, str(exc)
+
+
 # ---- the environment has one reader --------------------------------------------------------------
 
 
