@@ -16,6 +16,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from extension import variables as v
 from extension.variables import BadValue
@@ -278,10 +279,6 @@ def _read(r: _Reader, variable: _Gettable[T]) -> T:
 
 
 _SIGNAL_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
-_PER_SIGNAL = {
-    signal: {option: getattr(v, f"OTEL_EXPORTER_OTLP_{signal.upper()}_{option}") for option in v.OTLP_OPTIONS}
-    for signal in v.OTLP_SIGNALS
-}
 
 
 def signal_endpoint(per_signal: str, base: str, protocol: str, signal: str) -> str | None:
@@ -291,8 +288,6 @@ def signal_endpoint(per_signal: str, base: str, protocol: str, signal: str) -> s
     endpoint with `v1/<signal>` appended to its path for http/protobuf, as-is for gRPC (a gRPC
     target has no path); None when neither is set (the signal is not sent over OTLP: unlike the
     specification, no default `localhost` collector is assumed inside a Lambda sandbox)."""
-    from urllib.parse import urlsplit, urlunsplit
-
     if per_signal:
         if protocol == "grpc":
             return per_signal
@@ -308,21 +303,20 @@ def signal_endpoint(per_signal: str, base: str, protocol: str, signal: str) -> s
 
 
 def _otlp_signal(r: _Reader, signal: str) -> OtlpSignalSettings | None:
-    options = _PER_SIGNAL[signal]
-    protocol = _read(r, options["PROTOCOL"])
+    options = v.OTLP_PER_SIGNAL[signal]
+    protocol = _read(r, options.protocol)
     endpoint = signal_endpoint(
-        _read(r, options["ENDPOINT"]), _read(r, v.OTEL_EXPORTER_OTLP_ENDPOINT), protocol, signal
+        _read(r, options.endpoint), _read(r, v.OTEL_EXPORTER_OTLP_ENDPOINT), protocol, signal
     )
     if endpoint is None:
         return None
-    certificate = _read(r, options["CERTIFICATE"])
     return OtlpSignalSettings(
         endpoint=endpoint,
         protocol=protocol,
-        headers=_read(r, options["HEADERS"]),
-        timeout_ms=_read(r, options["TIMEOUT"]),
-        compression=_read(r, options["COMPRESSION"]),
-        certificate=certificate or None,
+        headers=_read(r, options.headers),
+        timeout_ms=_read(r, options.timeout),
+        compression=_read(r, options.compression),
+        certificate=_read(r, options.certificate) or None,
     )
 
 

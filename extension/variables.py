@@ -704,7 +704,6 @@ OTEL_EXPORTER_OTLP_CERTIFICATE = Text(
 )
 
 OTLP_SIGNALS = ("traces", "metrics", "logs")
-OTLP_OPTIONS = ("ENDPOINT", "PROTOCOL", "HEADERS", "TIMEOUT", "COMPRESSION", "CERTIFICATE")
 
 
 def _per_signal_endpoint(signal: str) -> Url:
@@ -792,6 +791,51 @@ def _per_signal_certificate(signal: str) -> Text:
 OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE = _per_signal_certificate("traces")
 OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE = _per_signal_certificate("metrics")
 OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE = _per_signal_certificate("logs")
+
+
+class OtlpSignalVariables:
+    """The six per-signal variables of one OTLP signal (each falls back to the base variable,
+    except the endpoint, whose fallback rule is the specification's URL construction)."""
+
+    def __init__(
+        self,
+        endpoint: Url,
+        protocol: Choice,
+        headers: Pairs,
+        timeout: Integer,
+        compression: Choice,
+        certificate: Text,
+    ) -> None:
+        self.endpoint, self.protocol, self.headers = endpoint, protocol, headers
+        self.timeout, self.compression, self.certificate = timeout, compression, certificate
+
+
+OTLP_PER_SIGNAL = {
+    "traces": OtlpSignalVariables(
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+        OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+        OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+        OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+        OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
+    ),
+    "metrics": OtlpSignalVariables(
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+        OTEL_EXPORTER_OTLP_METRICS_HEADERS,
+        OTEL_EXPORTER_OTLP_METRICS_TIMEOUT,
+        OTEL_EXPORTER_OTLP_METRICS_COMPRESSION,
+        OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE,
+    ),
+    "logs": OtlpSignalVariables(
+        OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
+        OTEL_EXPORTER_OTLP_LOGS_PROTOCOL,
+        OTEL_EXPORTER_OTLP_LOGS_HEADERS,
+        OTEL_EXPORTER_OTLP_LOGS_TIMEOUT,
+        OTEL_EXPORTER_OTLP_LOGS_COMPRESSION,
+        OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE,
+    ),
+}
 
 OTEL_SERVICE_NAME = Text(
     "OTEL_SERVICE_NAME", "", "`service.name`", DESTINATIONS, default_doc="the function name"

@@ -29,6 +29,17 @@ def test_each_variable_is_declared_once_under_its_own_name() -> None:
         assert all(f in DECLARED for f in var.fallbacks), f"{var.name}: undeclared fallback"
 
 
+def test_per_signal_otlp_variables_are_wired_to_their_signal_and_base() -> None:
+    assert set(v.OTLP_PER_SIGNAL) == set(v.OTLP_SIGNALS)
+    for signal, options in v.OTLP_PER_SIGNAL.items():
+        for option in ("endpoint", "protocol", "headers", "timeout", "compression", "certificate"):
+            var = getattr(options, option)
+            assert var.name == f"OTEL_EXPORTER_OTLP_{signal.upper()}_{option.upper()}"
+            base = getattr(v, f"OTEL_EXPORTER_OTLP_{option.upper()}")
+            assert var.fallbacks == (() if option == "endpoint" else (base,))
+            assert var.secret == base.secret and type(var) is type(base)
+
+
 @pytest.mark.parametrize("var", [var for var in DECLARED if var.render()], ids=lambda var: var.name)
 def test_the_documented_default_reads_back_as_the_default(var: v.Variable) -> None:
     """The README shows `render()`; setting that value must give exactly the default."""
