@@ -93,7 +93,7 @@ class ProcessingSettings:
 class OtlpSignalSettings:
     """Resolved OTLP settings for one signal (traces, metrics or logs)."""
 
-    endpoint: str
+    endpoint: str = field(repr=False)  # may carry user:password or a token in path or query
     protocol: str  # "http/protobuf" | "grpc"
     headers: tuple[tuple[str, str], ...] = field(repr=False)
     timeout_ms: int
@@ -118,7 +118,7 @@ class OtlpSettings:
 
 @dataclass(frozen=True)
 class HttpJsonSettings:
-    url: str
+    url: str = field(repr=False)  # may carry user:password or a token in path or query
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     format: str = v.SIDECAR_HTTP_JSON_FORMAT.default  # "raw" | "otel"
     compression: str = v.SIDECAR_HTTP_JSON_COMPRESSION.default
@@ -179,13 +179,13 @@ class AwsSettings:
     access_key_id: str | None = field(repr=False)
     secret_access_key: str | None = field(repr=False)
     session_token: str | None = field(repr=False)
-    endpoint_url: str | None
-    endpoint_secrets_manager: str | None
-    endpoint_ssm: str | None
-    endpoint_appconfigdata: str | None
+    endpoint_url: str | None = field(repr=False)
+    endpoint_secrets_manager: str | None = field(repr=False)
+    endpoint_ssm: str | None = field(repr=False)
+    endpoint_appconfigdata: str | None = field(repr=False)
     #: Container credentials provider (SnapStart functions get credentials here, not in env vars);
     #: GET with `Authorization: <container_authorization_token>`. Used when no static keys are set.
-    container_credentials_uri: str | None = None
+    container_credentials_uri: str | None = field(default=None, repr=False)
     container_authorization_token: str | None = field(default=None, repr=False)
 
 

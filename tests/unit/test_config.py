@@ -356,7 +356,8 @@ def test_a_configuration_error_names_the_variable_but_never_shows_a_secret(
 
 
 def test_settings_repr_hides_credentials_and_headers() -> None:
-    s = from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c", "OTEL_EXPORTER_OTLP_HEADERS": f"k={SECRET}1",
+    s = from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": f"https://u:{SECRET}0@c", "OTEL_EXPORTER_OTLP_HEADERS": f"k={SECRET}1",
                   "AWS_SECRET_ACCESS_KEY": f"{SECRET}2", "AWS_ACCESS_KEY_ID": f"{SECRET}3", "AWS_SESSION_TOKEN": f"{SECRET}4",
-                  "AWS_CONTAINER_AUTHORIZATION_TOKEN": f"{SECRET}5", "SIDECAR_HTTP_JSON_URL": "https://j", "SIDECAR_HTTP_JSON_HEADERS": f"k={SECRET}6"})  # fmt: skip
+                  "AWS_CONTAINER_AUTHORIZATION_TOKEN": f"{SECRET}5", "SIDECAR_HTTP_JSON_URL": f"https://j/{SECRET}7", "SIDECAR_HTTP_JSON_HEADERS": f"k={SECRET}6",
+                  "AWS_ENDPOINT_URL": f"http://u:{SECRET}8@moto", "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://169.254.170.23/{SECRET}9"})  # fmt: skip
     assert SECRET not in repr(s)
