@@ -18,7 +18,11 @@ import time
 _T0 = time.monotonic()
 
 from extension.cache.sockets import BoundSockets, bind_cache_sockets  # noqa: E402  (timestamp first)
-from extension.lifecycle.registration import ExtensionsApiError, register, report_error  # noqa: E402
+from extension.lifecycle.registration import (  # noqa: E402
+    ExtensionsApiError,
+    register_with_fallback,
+    report_error,
+)
 from extension.sources.telemetry_api.sockets import bind_listener_socket  # noqa: E402
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy honours the name)
@@ -43,6 +47,10 @@ _SECRETS_PORT_ENABLED = "SIDECAR_SECRETS_PORT_ENABLED"
 _APPCONFIG_PORT_ENABLED = "SIDECAR_APPCONFIG_PORT_ENABLED"
 _SECRETS_PORTS = ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "PARAMETERS_AND_SECRETS_EXTENSION_HTTP_PORT")
 _APPCONFIG_PORT = "AWS_APPCONFIG_EXTENSION_HTTP_PORT"
+_INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
+#: Its value on Lambda Managed Instances, where external extensions may register only for
+#: SHUTDOWN (https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances.html).
+MANAGED_INSTANCES = "lambda-managed-instances"
 _TRUE = frozenset(("1", "true", "yes", "on"))
 _FALSE = frozenset(("0", "false", "no", "off"))
 
@@ -216,15 +224,22 @@ def main(argv: list[str]) -> int:
         if pre.telemetry.enabled:
             telemetry_sock = bind_listener_socket(pre.telemetry.port, runtime_api)
 
-    events = ["SHUTDOWN"] if (pre is None or pre.disabled) else ["INVOKE", "SHUTDOWN"]
+    managed = os.environ.get(_INITIALIZATION_TYPE, "") == MANAGED_INSTANCES
+    shutdown_only = pre is None or pre.disabled or managed
     try:
-        registration = register(runtime_api, name, events)
+        registration, events, notes = register_with_fallback(
+            runtime_api, name, ["SHUTDOWN"] if shutdown_only else ["INVOKE", "SHUTDOWN"]
+        )
     except (ExtensionsApiError, OSError) as exc:
-        _logger().error("register failed: %s", exc)
+        # Not registered: Lambda fails this init whatever we do (an exit is Extension.Crash, with
+        # code 0 too; staying alive unregistered holds init until its timeout), so fail it now.
+        _logger().error("could not register with the Extensions API, exiting: %s", exc)
         return 1
     register_ms = (time.monotonic() - _T0) * 1000
 
     log = _logger()  # from here on, imports overlap the runtime's init
+    for note in notes:
+        log.warning("%s", note)
     if early is not None:
         settings, config_error = _full_settings()
     if config_error is not None or settings is None:
@@ -240,8 +255,19 @@ def main(argv: list[str]) -> int:
             early, settings, cache_sockets, telemetry_sock, runtime_api, log
         )
 
+    timed = "INVOKE" not in events  # Managed Instances: no INVOKE events and no freeze
+    if not events and not settings.disabled:
+        import dataclasses
+
+        log.warning("registered for no lifecycle events: idle (no telemetry, no cache) until Lambda stops us")
+        settings = dataclasses.replace(settings, disabled=True)
+        cache_sockets.close()  # nobody would answer on them: the function's calls fail at once
+        cache_sockets = BoundSockets()
+        if telemetry_sock is not None:
+            telemetry_sock.close()
+            telemetry_sock = None
     subscription, pending_next = _subscribe_and_signal_ready(
-        settings, registration.extension_id, runtime_api, telemetry_sock
+        settings, registration.extension_id, runtime_api, telemetry_sock, timed
     )
 
     from extension.app import Boot, run  # heavy imports happen here, while init may already be over
@@ -256,22 +282,34 @@ def main(argv: list[str]) -> int:
         register_ms=register_ms,
         subscription=subscription,
         pending_next=pending_next,
+        events=events,
     )
     return run(boot)
 
 
 def _subscribe_and_signal_ready(
-    settings: config.Settings, extension_id: str, runtime_api: str, telemetry_sock: socket.socket | None
+    settings: config.Settings,
+    extension_id: str,
+    runtime_api: str,
+    telemetry_sock: socket.socket | None,
+    managed: bool,
 ) -> tuple[str, socket.socket | None]:
     """Subscribe (only possible during init), then send the first /event/next without waiting
     for its answer, so init need not wait for our heavy imports (see lifecycle/early_next.py)."""
-    from extension.sources.telemetry_api.subscription import FAILED, subscribe
+    from extension.sources.telemetry_api.subscription import (
+        FAILED,
+        MANAGED_SCHEMAS,
+        SCHEMA_VERSIONS,
+        subscribe,
+    )
 
     if settings.disabled:
         return FAILED, None
     state = FAILED
     if telemetry_sock is not None:
-        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, telemetry_sock.getsockname()[1])
+        port = telemetry_sock.getsockname()[1]
+        schemas = MANAGED_SCHEMAS if managed else SCHEMA_VERSIONS
+        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, port, schemas)
     from extension.lifecycle.early_next import send_next
 
     try:
