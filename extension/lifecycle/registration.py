@@ -282,7 +282,7 @@ def register_with_fallback(
 
     Returns the registration, the events it holds and one note per concession to log. An
     `Extension.InvalidEventType` refusal (INVOKE on Lambda Managed Instances) is retried with
-    SHUTDOWN only, then with no events; an HTTP 5xx or a connection failure is retried a few
+    SHUTDOWN only, then with no events; an HTTP 5xx or a refused or broken connection is retried a few
     times. Anything else, or the last failure, is raised: an extension that is not registered
     cannot keep init going (Lambda waits for every launched extension to register).
     """
@@ -296,12 +296,14 @@ def register_with_fallback(
             if exc.status == 403 and exc.error_type == INVALID_EVENT_TYPE and wanted:
                 fewer = ["SHUTDOWN"] if "INVOKE" in wanted else []
                 kept = fewer or "no events"
-                notes.append(f"the platform refused events {wanted} ({exc}); registered for {kept}")
+                notes.append(f"the platform refused events {wanted} ({exc}); registering for {kept} instead")
                 wanted = fewer
                 continue
             if exc.status < 500:
                 raise
             error: Exception = exc
+        except TimeoutError:
+            raise  # ten silent seconds: init has run out of time, and we may be registered already
         except OSError as exc:
             error = exc
         failures += 1
