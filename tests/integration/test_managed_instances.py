@@ -162,3 +162,19 @@ def test_register_refused_for_good_fails_fast(built_layer: Path, tmp_path: Path)
     assert len([line for line in lines if "could not register" in line]) == 1, lines
     assert history and history[0].error_type == "Extension.Crash"
     assert result.status == "success"  # the init re-run inside the invoke registered normally
+
+
+def test_no_event_allowed_registers_for_none_and_idles(built_layer: Path, tmp_path: Path) -> None:
+    """A platform refusing SHUTDOWN too: registered for no events, idle, the function unaffected."""
+    env = sidecar_env(None, tmp_path)
+    with LambdaEnvironment(
+        built_layer, make_task(tmp_path), "app.handler", env=env, echo_output=quiet, extension_events=()
+    ) as lam:
+        results = [lam.invoke({"n": n}) for n in range(2)]
+        lines = own_lines(lam)
+        lam.spindown()
+        outcome = lam.extension_outcomes[EXTENSION]
+    assert [r.status for r in results] == ["success"] * 2
+    assert outcome.registered and outcome.events == []
+    assert len([line for line in lines if "registered for no lifecycle events" in line]) == 1, lines
+    assert len([line for line in lines if "refused events" in line]) == 2, lines
