@@ -45,6 +45,11 @@ class FunctionConfig:
     RIE does), so an extension's behaviour without telemetry can be tested."""
     telemetry_api_refusal: int | None = None
     """An HTTP status (e.g. 400, 403, 500): every Telemetry API subscription is refused with it."""
+    extension_events: tuple[str, ...] = ("INVOKE", "SHUTDOWN")
+    """Events an external extension may register for; others get 403 ``Extension.InvalidEventType``
+    (Lambda Managed Instances allows ``("SHUTDOWN",)`` only)."""
+    register_refusals: tuple[int, ...] = ()
+    """A test switch: HTTP statuses answered to the first register calls, one per call, in order."""
 
     def __post_init__(self) -> None:
         problems = []

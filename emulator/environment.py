@@ -58,6 +58,8 @@ class LambdaEnvironment:
         echo_output: OutputEcho = True,
         telemetry_api_supported: bool = True,
         telemetry_api_refusal: int | None = None,
+        extension_events: tuple[str, ...] = ("INVOKE", "SHUTDOWN"),
+        register_refusals: tuple[int, ...] = (),
     ) -> None:
         self.config = FunctionConfig(
             opt_dir=Path(opt_dir).resolve(),
@@ -74,6 +76,8 @@ class LambdaEnvironment:
             subscriber_cap_bytes=subscriber_cap_bytes,
             telemetry_api_supported=telemetry_api_supported,
             telemetry_api_refusal=telemetry_api_refusal,
+            extension_events=extension_events,
+            register_refusals=register_refusals,
         )
         if echo_output is True:
             self._echo: Callable[[str, str], None] | None = _stderr_echo

@@ -54,7 +54,12 @@ def _error_message(raw: bytes, fallback: str) -> str:
 
 
 def add_routes(app: web.Application, sandbox: Sandbox) -> None:
+    refusals = list(sandbox.config.register_refusals)
+
     async def register(request: web.Request) -> web.Response:
+        if refusals:  # a test switch
+            status = refusals.pop(0)
+            return error(status, "Extension.Refused", f"registration refused with HTTP {status}")
         name = request.headers.get("Lambda-Extension-Name", "").strip()
         if not name:
             return error(403, "Extension.InvalidExtensionName", "Empty extension name")
@@ -69,6 +74,9 @@ def add_routes(app: web.Application, sandbox: Sandbox) -> None:
                     "Extension.InvalidExtensionState",
                     f"State transition from {agent.state} to Registered failed",
                 )
+            refused = [e for e in events if e not in sandbox.config.extension_events]
+            if refused:
+                return error(403, "Extension.InvalidEventType", f"{refused[0]}: ErrorInvalidEventType")
         else:
             if not sandbox.registration_open:
                 return error(403, "Extension.RegistrationClosed", "Extension registration is closed")

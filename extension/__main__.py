@@ -21,7 +21,11 @@ _T0 = time.monotonic()
 
 from extension import variables  # noqa: E402  (timestamp first)
 from extension.cache.sockets import BoundSockets, bind_cache_sockets  # noqa: E402
-from extension.lifecycle.registration import ExtensionsApiError, register, report_error  # noqa: E402
+from extension.lifecycle.registration import (  # noqa: E402
+    ExtensionsApiError,
+    register_with_fallback,
+    report_error,
+)
 from extension.sources.telemetry_api.sockets import bind_listener_socket  # noqa: E402
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy honours the name)
@@ -34,6 +38,10 @@ if TYPE_CHECKING:
 
 VERSION = "0.1.0"
 DEFAULT_NAME = "lambda-sidecar"
+
+#: AWS_LAMBDA_INITIALIZATION_TYPE on Lambda Managed Instances, where external extensions may
+#: register only for SHUTDOWN (https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances.html).
+MANAGED_INSTANCES = "lambda-managed-instances"
 
 
 class EarlyCache:
@@ -136,14 +144,21 @@ def main(argv: list[str]) -> int:
         if early.telemetry.enabled:
             telemetry_sock = bind_listener_socket(early.telemetry.port, runtime_api)
 
+    managed = variables.AWS_LAMBDA_INITIALIZATION_TYPE.get(os.environ) == MANAGED_INSTANCES
     try:
-        registration = register(runtime_api, name, ["INVOKE", "SHUTDOWN"] if active else ["SHUTDOWN"])
+        registration, events, notes = register_with_fallback(
+            runtime_api, name, ["INVOKE", "SHUTDOWN"] if active and not managed else ["SHUTDOWN"]
+        )
     except (ExtensionsApiError, OSError) as exc:
-        _logger().error("register failed: %s", exc)
+        # Not registered: Lambda fails this init whatever we do (an exit is Extension.Crash, with
+        # code 0 too; staying alive unregistered holds init until its timeout), so fail it now.
+        _logger().error("could not register with the Extensions API, exiting: %s", exc)
         return 1
     register_ms = (time.monotonic() - _T0) * 1000
 
     log = _logger()  # from here on, imports overlap the runtime's init
+    for note in notes:
+        log.warning("%s", note)
     settings, config_error = _full_settings()
     if config_error is not None or settings is None:
         message = str(config_error)
@@ -154,8 +169,19 @@ def main(argv: list[str]) -> int:
             log.error("could not report the init error: %s", exc)
         return 1
 
+    timed = "INVOKE" not in events  # Managed Instances: no INVOKE events and no freeze
+    if not events and not settings.disabled:
+        import dataclasses
+
+        log.warning("registered for no lifecycle events: idle (no telemetry, no cache) until Lambda stops us")
+        settings = dataclasses.replace(settings, disabled=True)
+        cache_sockets.close()  # nobody would answer on them: the function's calls fail at once
+        cache_sockets = BoundSockets()
+        if telemetry_sock is not None:
+            telemetry_sock.close()
+            telemetry_sock = None
     subscription, pending_next = _subscribe_and_signal_ready(
-        settings, registration.extension_id, runtime_api, telemetry_sock
+        settings, registration.extension_id, runtime_api, telemetry_sock, timed
     )
 
     from extension.app import Boot, run  # heavy imports happen here, while init may already be over
@@ -170,22 +196,34 @@ def main(argv: list[str]) -> int:
         register_ms=register_ms,
         subscription=subscription,
         pending_next=pending_next,
+        events=events,
     )
     return run(boot)
 
 
 def _subscribe_and_signal_ready(
-    settings: config.Settings, extension_id: str, runtime_api: str, telemetry_sock: socket.socket | None
+    settings: config.Settings,
+    extension_id: str,
+    runtime_api: str,
+    telemetry_sock: socket.socket | None,
+    managed: bool,
 ) -> tuple[str, socket.socket | None]:
     """Subscribe (only possible during init), then send the first /event/next without waiting
     for its answer, so init need not wait for our heavy imports (see lifecycle/early_next.py)."""
-    from extension.sources.telemetry_api.subscription import FAILED, subscribe
+    from extension.sources.telemetry_api.subscription import (
+        FAILED,
+        MANAGED_SCHEMAS,
+        SCHEMA_VERSIONS,
+        subscribe,
+    )
 
     if settings.disabled:
         return FAILED, None
     state = FAILED
     if telemetry_sock is not None:
-        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, telemetry_sock.getsockname()[1])
+        port = telemetry_sock.getsockname()[1]
+        schemas = MANAGED_SCHEMAS if managed else SCHEMA_VERSIONS
+        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, port, schemas)
     from extension.lifecycle.early_next import send_next
 
     try:

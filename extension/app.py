@@ -53,6 +53,13 @@ class Boot:
     subscription: str = "failed"
     #: The first /event/next, already sent; its answer is read by the loop (lifecycle/early_next.py).
     pending_next: socket.socket | None = None
+    #: The lifecycle events we registered for. Without INVOKE (Lambda Managed Instances) nothing
+    #: paces us and nothing freezes us: the pipeline runs on its own timer.
+    events: tuple[str, ...] = ("INVOKE", "SHUTDOWN")
+
+    @property
+    def timed(self) -> bool:
+        return "INVOKE" not in self.events
 
 
 async def _next_event(boot: Boot, client: ExtensionsApiClient) -> LifecycleEvent:
@@ -120,10 +127,11 @@ async def _run(boot: Boot) -> int:
     from extension.sources.telemetry_api.tracker import InvocationTracker
 
     resource = build_resource(settings, boot.registration.account_id)
-    processor = TelemetryProcessor(settings, resource, stats)
+    processor = TelemetryProcessor(settings, resource, stats, concurrent_invocations=boot.timed)
     destinations = build_destinations(settings, stats, cache.resolve_reference if cache else None, resource)
     tracker = InvocationTracker()
     pipeline = Pipeline(processor, destinations, tracker, stats)
+    pipeline.track_starts = boot.timed
 
     listener: TelemetryApiSource | None = None
     if boot.telemetry_sock is not None:
@@ -148,6 +156,7 @@ async def _run(boot: Boot) -> int:
         settings.pipeline,
         stats,
         telemetry_active=pipeline.telemetry_active,
+        timed=boot.timed,
         hooks=Hooks(
             on_invoke=cache.on_invoke if cache else None,
             on_shutdown=on_shutdown,

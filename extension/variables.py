@@ -626,7 +626,7 @@ AWS_LAMBDA_FUNCTION_MEMORY_SIZE = Integer(
 AWS_LAMBDA_INITIALIZATION_TYPE = Text(
     "AWS_LAMBDA_INITIALIZATION_TYPE",
     "on-demand",
-    "`on-demand`, `provisioned-concurrency` or `snap-start`",
+    "`on-demand`, `provisioned-concurrency`, `snap-start` or `lambda-managed-instances`",
     PLATFORM,
 )
 AWS_DEFAULT_REGION = Text("AWS_DEFAULT_REGION", "", "region, when `AWS_REGION` is not set", PLATFORM)
@@ -924,7 +924,7 @@ SIDECAR_FLUSH_INTERVAL_SECONDS = Number(
     20.0,
     0.0,
     3600.0,
-    "interval of `periodic` (and `adaptive` when frequent)",
+    "interval of `periodic` (and `adaptive` when frequent); the export timer on Managed Instances",
     PROCESSING,
 )
 SIDECAR_ADAPTIVE_MIN_RATE = Number(

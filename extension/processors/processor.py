@@ -81,7 +81,10 @@ class TelemetryProcessor:
         clock: Callable[[], int] = time.time_ns,
         id_generator: Callable[[int], bytes] = os.urandom,
         max_open_invocations: int = MAX_OPEN_INVOCATIONS,
+        concurrent_invocations: bool = False,
     ) -> None:
+        """`concurrent_invocations`: several invocations run at once (Lambda Managed Instances), so
+        a log line that names no request cannot be attributed to the latest platform.start."""
         p = settings.processing
         self._settings = settings
         self._resource = resource
@@ -104,6 +107,7 @@ class TelemetryProcessor:
         # lines; INVOKE N+1 can arrive before N's last lines are delivered, so it must not move it.
         self._current: Correlation | None = None
         self._stream_ordered = "platform" in settings.telemetry.types
+        self._concurrent = concurrent_invocations
         self._coldstart_counted = False
         self._init_duration_recorded = False
         self._redacted_reported = 0
@@ -157,7 +161,7 @@ class TelemetryProcessor:
         if 0 < deadline_ms < 2**63 // 1_000_000:
             inv.deadline_ns = deadline_ms * 1_000_000
         inv.apply_header(trace_header)
-        if not self._stream_ordered:
+        if not self._stream_ordered and not self._concurrent:
             self._current = inv
 
     def on_shutdown(self, reason: str, now_ns: int) -> Signals:
@@ -240,7 +244,7 @@ class TelemetryProcessor:
             return
         inv.start, inv.start_ns = rec, t
         inv.apply_tracing(rec.tracing)
-        self._current = inv
+        self._current = None if self._concurrent else inv
         if self._platform_logs:
             out.logs.append(platform_log(lines.start_line(rec), INFO, t, now, inv, inv.request_id))
 

@@ -17,6 +17,9 @@ from extension.log import get_logger
 
 TELEMETRY_PATH = "/2022-07-01/telemetry"
 SCHEMA_VERSIONS = ("2025-01-29", "2022-12-13", "2022-07-01")
+#: Lambda Managed Instances accepts only this version
+#: (https://docs.aws.amazon.com/lambda/latest/dg/telemetry-api.html).
+MANAGED_SCHEMAS = ("2025-01-29",)
 
 SUBSCRIBED = "subscribed"
 NOT_SUPPORTED = "not_supported"
@@ -39,11 +42,16 @@ def subscription_body(settings: TelemetrySettings, schema: str, port: int) -> di
 
 
 def subscribe(
-    runtime_api: str, extension_id: str, settings: TelemetrySettings, port: int
+    runtime_api: str,
+    extension_id: str,
+    settings: TelemetrySettings,
+    port: int,
+    schemas: tuple[str, ...] = SCHEMA_VERSIONS,
 ) -> tuple[str, str | None]:
-    """Returns (SUBSCRIBED | NOT_SUPPORTED | FAILED, the accepted schema version)."""
-    last = ""
-    for schema in SCHEMA_VERSIONS:
+    """Returns (SUBSCRIBED | NOT_SUPPORTED | FAILED, the accepted schema version). Never raises:
+    whatever the answer, the extension carries on (without telemetry if need be)."""
+    last = "no schema version to try"
+    for schema in schemas:
         body = json.dumps(subscription_body(settings, schema, port)).encode()
         headers = {"Lambda-Extension-Identifier": extension_id, "Content-Type": "application/json"}
         try:
