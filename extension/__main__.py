@@ -240,7 +240,7 @@ def main(argv: list[str]) -> int:
             early, settings, cache_sockets, telemetry_sock, runtime_api, log
         )
 
-    subscription, pending_next = _subscribe_and_signal_ready(
+    subscription, telemetry_path, pending_next = _subscribe_and_signal_ready(
         settings, registration.extension_id, runtime_api, telemetry_sock
     )
 
@@ -255,6 +255,7 @@ def main(argv: list[str]) -> int:
         started_monotonic=_T0,
         register_ms=register_ms,
         subscription=subscription,
+        telemetry_path=telemetry_path,
         pending_next=pending_next,
     )
     return run(boot)
@@ -262,23 +263,26 @@ def main(argv: list[str]) -> int:
 
 def _subscribe_and_signal_ready(
     settings: config.Settings, extension_id: str, runtime_api: str, telemetry_sock: socket.socket | None
-) -> tuple[str, socket.socket | None]:
-    """Subscribe (only possible during init), then send the first /event/next without waiting
-    for its answer, so init need not wait for our heavy imports (see lifecycle/early_next.py)."""
-    from extension.sources.telemetry_api.subscription import FAILED, subscribe
+) -> tuple[str, str, socket.socket | None]:
+    """Subscribe (only possible during init) with a fresh secret listener path, then send the
+    first /event/next without waiting for its answer, so init need not wait for our heavy imports
+    (see lifecycle/early_next.py). Returns (subscription state, listener path, pending /next)."""
+    from extension.sources.telemetry_api.subscription import FAILED, destination_path, subscribe
 
+    path = destination_path()
     if settings.disabled:
-        return FAILED, None
+        return FAILED, path, None
     state = FAILED
     if telemetry_sock is not None:
-        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, telemetry_sock.getsockname()[1])
+        port = telemetry_sock.getsockname()[1]
+        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, port, path)
     from extension.lifecycle.early_next import send_next
 
     try:
-        return state, send_next(runtime_api, extension_id)
+        return state, path, send_next(runtime_api, extension_id)
     except OSError as exc:
         _logger().warning("could not send the first /event/next early (%s); sending it later", exc)
-        return state, None
+        return state, path, None
 
 
 def _exit_now(code: int) -> None:

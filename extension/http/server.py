@@ -6,7 +6,8 @@ as soon as `start()` runs. What it guarantees to every listener built on it:
 
 * keep-alive and pipelining (answers in request order, one handler call at a time per connection);
 * a body limit answered 413 from the headers (Content-Length) or as soon as a chunked body passes
-  it, without reading the rest; the connection is then closed;
+  it, without parsing or keeping the rest; the connection is then closed (after a bounded
+  linger that discards what the client is still sending, so it can read the answer);
 * a request-read timeout (headers, then body) so a slow client cannot hold a connection (issue
   18), a longer idle timeout between keep-alive requests, and a cap on open connections (503);
 * malformed requests answered 400 and closed; a handler that raises answered 500 with a fixed
@@ -15,7 +16,9 @@ as soon as `start()` runs. What it guarantees to every listener built on it:
   then close everything.
 
 It never logs per request (our own log lines come back to us as `extension` telemetry records);
-every rejection is counted in `Stats` as `http_rejected{<name>:<reason>}`.
+every rejection is counted in `Stats` under the listener's counter (`telemetry_rejected`,
+`cache_rejected`, ...) with the reason as label: `malformed`, `bad_target`, `too_large`,
+`read_timeout`, `connections`, `shutdown_deadline`.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ KEEPALIVE_TIMEOUT_S = 75.0
 MAX_CONNECTIONS = 256
 #: Parsed requests waiting behind the one being handled before the server stops reading.
 MAX_PIPELINED = 16
+#: Bytes discarded after a rejection (see `_Connection._linger`) before the connection is reset.
+LINGER_MAX_BYTES = 16 * 1024 * 1024
 
 _log = get_logger("http")
 
@@ -55,14 +60,20 @@ def _reason(status: int) -> bytes:
         return b"Unknown"
 
 
+def _header_line(name: str, value: str) -> bytes:
+    if any(c in name for c in "\r\n:") or "\r" in value or "\n" in value:
+        raise ValueError(f"header {name!r} cannot be sent (line break)")  # never the value
+    return f"{name}: {value}".encode()
+
+
 def encode_response(response: Response, *, keep_alive: bool, head: bool = False) -> bytes:
-    """Status line, headers and body of one HTTP/1.1 response."""
+    """Status line, headers and body of one HTTP/1.1 response; ValueError for a header that would
+    split the response (a line break in a name or value)."""
     lines = [b"HTTP/1.1 %d %s" % (response.status, _reason(response.status))]
     if response.content_type is not None:
-        lines.append(b"Content-Type: " + response.content_type.encode("latin-1"))
+        lines.append(_header_line("Content-Type", response.content_type))
     lines.append(b"Content-Length: %d" % len(response.body))
-    for name, value in response.headers.items():
-        lines.append(f"{name}: {value}".encode("latin-1"))
+    lines.extend(_header_line(name, value) for name, value in response.headers.items())
     lines.append(b"Connection: keep-alive" if keep_alive else b"Connection: close")
     head_bytes = b"\r\n".join(lines) + b"\r\n\r\n"
     return head_bytes if head else head_bytes + response.body
@@ -82,6 +93,7 @@ class HttpServer:
         name: str,
         stats: Stats,
         max_body: int,
+        counter: str = "http_rejected",
         max_connections: int = MAX_CONNECTIONS,
         read_timeout_s: float = READ_TIMEOUT_S,
         keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S,
@@ -90,6 +102,7 @@ class HttpServer:
         self.name = name
         self.stats = stats
         self.max_body = max_body
+        self.counter = counter
         self.max_connections = max_connections
         self.read_timeout_s = read_timeout_s
         self.keepalive_timeout_s = keepalive_timeout_s
@@ -104,7 +117,7 @@ class HttpServer:
         self._server = await loop.create_server(lambda: _Connection(self), sock=sock)
 
     def reject(self, reason: str) -> None:
-        self.stats.add("http_rejected", label=f"{self.name}:{reason}")
+        self.stats.add(self.counter, label=reason)
 
     def forget(self, conn: _Connection) -> None:
         self.connections.discard(conn)
@@ -144,9 +157,9 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        #: Complete requests in arrival order; a Response is the server's own rejection (then
-        #: close), None an upgrade request (close without answering).
-        self._queue: deque[tuple[Request | Response | None, bool]] = deque()
+        #: (complete request, keep-alive) in arrival order; a Response is the server's own
+        #: rejection, sent before closing.
+        self._queue: deque[tuple[Request | Response, bool]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._paused = False
         self._closing = False
@@ -158,6 +171,9 @@ class _Connection(asyncio.Protocol):
         self._body_size = 0
         self._too_large = False
         self._idle_timer = False
+        self._lingering = False
+        self._discarded = 0
+        self._eof = False
 
     # ---- asyncio.Protocol ------------------------------------------------------------------
 
@@ -182,14 +198,24 @@ class _Connection(asyncio.Protocol):
         self._server.forget(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._discarded += len(data)
+            if self._discarded > LINGER_MAX_BYTES:
+                self.abort()
+            return
         if self._closing:
             return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            # No upgrades here: answer what was parsed, then close (the rest is another protocol).
-            self._queue.append((None, False))
+            # No protocol switch here: answer the request as plain HTTP, then close (what follows
+            # on the connection would be another protocol).
             self._closing = True
+            if self._queue and not self._in_message:
+                self._queue[-1] = (self._queue[-1][0], False)
+            else:
+                self._server.reject("malformed")
+                self._queue.append((_bad_request(), False))
         except httptools.HttpParserError:
             self._server.reject("malformed")
             self._queue.append((_bad_request(), False))
@@ -269,16 +295,19 @@ class _Connection(asyncio.Protocol):
     async def _answer_queue(self) -> None:
         while self._queue and self._transport is not None:
             item, keep_alive = self._queue.popleft()
-            if item is None:  # an upgrade request ended the HTTP conversation
-                self._close()
-                return
             if isinstance(item, Response):  # rejected by the server itself: close after it
                 self._write(item, keep_alive=False, head=False)
-                self._close()
+                self._linger()
                 return
             response = await self._call(item)
-            keep_alive = keep_alive and not self._server.closing
-            self._write(response, keep_alive=keep_alive, head=item.method == "HEAD")
+            keep_alive = keep_alive and not self._server.closing and not (self._eof and not self._queue)
+            head = item.method == "HEAD"
+            try:
+                data = encode_response(response, keep_alive=keep_alive, head=head)
+            except (ValueError, UnicodeError) as exc:
+                data = encode_response(self._failed(exc), keep_alive=keep_alive, head=head)
+            if not self._transport.is_closing():
+                self._transport.write(data)
             if not keep_alive:
                 self._close()
                 return
@@ -294,10 +323,13 @@ class _Connection(asyncio.Protocol):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a listener must never take the extension down
-            self._server.stats.add("internal_errors", label=f"http_{self._server.name}")
-            _log.error("%s listener: handler failed (%s)", self._server.name, type(exc).__name__)
-            _log.debug("handler failure", exc_info=True)
-            return _plain(500, "internal error")
+            return self._failed(exc)
+
+    def _failed(self, exc: Exception) -> Response:
+        self._server.stats.add("internal_errors", label=f"http_{self._server.name}")
+        _log.error("%s listener: handler failed (%s)", self._server.name, type(exc).__name__)
+        _log.debug("handler failure", exc_info=exc)
+        return _plain(500, "internal error")
 
     def _write(self, response: Response, *, keep_alive: bool, head: bool) -> None:
         if self._transport is not None and not self._transport.is_closing():
@@ -316,6 +348,25 @@ class _Connection(asyncio.Protocol):
         self._disarm()
         if self._transport is not None:
             self._transport.close()
+
+    def _linger(self) -> None:
+        """Close after a rejection while the client may still be sending (a body over the limit):
+        send our FIN, then discard what arrives (never parsed nor kept) until the client closes,
+        for at most one read timeout and LINGER_MAX_BYTES. Closing at once would make the kernel
+        reset the connection over the unread bytes, and the client could lose our answer."""
+        transport = self._transport
+        if transport is None or not transport.can_write_eof():
+            self._close()
+            return
+        self._closing = self._lingering = True
+        transport.write_eof()
+        self._arm(self._server.read_timeout_s, idle=True)
+
+    def eof_received(self) -> bool:
+        """The client will send nothing more: answer what it already sent, then close."""
+        self._eof = True
+        busy = bool(self._queue) or (self._task is not None and not self._task.done())
+        return busy and not self._lingering
 
     def abort(self) -> None:
         self._closing = True

@@ -171,7 +171,7 @@ async def test_malformed_request_is_400_and_closed(raw: bytes) -> None:
     async with serving(handler) as (_, port, stats):
         out, closed = await exchange(port, raw)
     assert [s for s, _, _ in out.items] == [400] and closed
-    assert calls == [] and stats.get("http_rejected", "test:malformed") == 1
+    assert calls == [] and stats.get("http_rejected", "malformed") == 1
 
 
 async def test_body_over_the_limit_is_413_from_the_headers_without_reading_it() -> None:
@@ -198,7 +198,7 @@ async def test_body_over_the_limit_is_413_from_the_headers_without_reading_it() 
     assert [s for s, _, _ in out.items] == [413] and closed
     assert [s for s, _, _ in chunked.items] == [413] and chunked_closed
     assert [s for s, _, _ in exact.items] == [200] and len(calls) == 1
-    assert stats.get("http_rejected", "test:too_large") == 2
+    assert stats.get("http_rejected", "too_large") == 2
 
 
 async def test_slow_headers_are_cut_off() -> None:
@@ -211,7 +211,7 @@ async def test_slow_headers_are_cut_off() -> None:
         silent_reader, silent_writer = await asyncio.open_connection("127.0.0.1", port)  # sends nothing
         assert await asyncio.wait_for(silent_reader.read(), WAIT_S) == b""
         silent_writer.close()
-    assert stats.get("http_rejected", "test:read_timeout") == 2
+    assert stats.get("http_rejected", "read_timeout") == 2
 
 
 async def test_slow_body_is_cut_off() -> None:
@@ -221,7 +221,7 @@ async def test_slow_body_is_cut_off() -> None:
         await writer.drain()
         assert await asyncio.wait_for(reader.read(), WAIT_S) == b""
         writer.close()
-    assert stats.get("http_rejected", "test:read_timeout") == 1
+    assert stats.get("http_rejected", "read_timeout") == 1
 
 
 async def test_idle_keep_alive_connection_is_closed_without_counting_a_rejection() -> None:
@@ -292,7 +292,7 @@ async def test_connections_beyond_the_cap_get_503() -> None:
         out, closed = await exchange(port, b"GET / HTTP/1.1\r\n\r\n")
         first.close()
     assert [s for s, _, _ in out.items] == [503] and closed
-    assert stats.get("http_rejected", "test:connections") == 1
+    assert stats.get("http_rejected", "connections") == 1
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -352,4 +352,34 @@ async def test_shutdown_deadline_closes_what_is_still_running() -> None:
     await asyncio.wait_for(server.shutdown(0.05), WAIT_S)
     out, closed = await asyncio.wait_for(pending, WAIT_S)
     assert out.items == [] and closed
-    assert stats.get("http_rejected", "test:shutdown_deadline") == 1 and not server.connections
+    assert stats.get("http_rejected", "shutdown_deadline") == 1 and not server.connections
+
+
+async def test_upgrade_request_is_answered_as_plain_http_then_closed() -> None:
+    async with serving() as (_, port, _stats):
+        out, closed = await exchange(
+            port, b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"
+        )
+    assert [s for s, _, _ in out.items] == [200] and closed
+
+
+async def test_header_with_a_line_break_from_the_handler_is_a_counted_500() -> None:
+    async def splitting(request: Request) -> Response:
+        return Response.text("x", headers={"Version-Label": "a\r\nSet-Cookie: injected=1"})
+
+    async with serving(splitting) as (_, port, stats):
+        out, _ = await exchange(port, b"GET / HTTP/1.1\r\n\r\n")
+    assert [s for s, _, _ in out.items] == [500] and "set-cookie" not in out.items[0][1]
+    assert stats.get("internal_errors", "http_test") == 1
+
+
+async def test_requests_sent_before_the_client_half_closes_are_answered() -> None:
+    async with serving() as (_, port, _stats):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n")
+        writer.write_eof()
+        raw = await asyncio.wait_for(reader.read(), WAIT_S)
+        writer.close()
+    out = Responses()
+    out.feed(raw)
+    assert [s for s, _, _ in out.items] == [200, 200]
