@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
 from extension.cache.errors import UpstreamError
-from extension.cache.providers.appconfig import filter_flags
+from extension.cache.flags import filter_flags
 from extension.cache.providers.base import SECRETS, SSM, CacheKey, ConfigPayload, Payload
 from extension.cache.store import Lookup
 from extension.config import AppConfigTarget
