@@ -360,6 +360,9 @@ class _Connection(asyncio.Protocol):
             return
         self._closing = self._lingering = True
         transport.write_eof()
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()
         self._arm(self._server.read_timeout_s, idle=True)
 
     def eof_received(self) -> bool:
