@@ -10,7 +10,8 @@ as soon as `start()` runs. What it guarantees to every listener built on it:
   linger that discards what the client is still sending, so it can read the answer);
 * a request-read timeout (headers, then body) so a slow client cannot hold a connection (issue
   18), a longer idle timeout between keep-alive requests, and a cap on open connections (503);
-* malformed requests answered 400 and closed; a handler that raises answered 500 with a fixed
+* request line and headers bounded (431 beyond MAX_HEAD_BYTES); malformed requests answered 400
+  and closed; a handler that raises answered 500 with a fixed
   body (never a traceback) and counted;
 * `shutdown(deadline_s)`: stop accepting, let requests in progress finish until the deadline,
   then close everything.
@@ -18,7 +19,7 @@ as soon as `start()` runs. What it guarantees to every listener built on it:
 It never logs per request (our own log lines come back to us as `extension` telemetry records);
 every rejection is counted in `Stats` under the listener's counter (`telemetry_rejected`,
 `cache_rejected`, ...) with the reason as label: `malformed`, `bad_target`, `too_large`,
-`read_timeout`, `connections`, `shutdown_deadline`.
+`headers_too_large`, `read_timeout`, `connections`, `shutdown_deadline`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ KEEPALIVE_TIMEOUT_S = 75.0
 MAX_CONNECTIONS = 256
 #: Parsed requests waiting behind the one being handled before the server stops reading.
 MAX_PIPELINED = 16
+#: Bytes of a request line and headers beyond which the request is answered 431 (llhttp itself
+#: sets no bound, and a header value grows in memory until it ends).
+MAX_HEAD_BYTES = 64 * 1024
 #: Bytes discarded after a rejection (see `_Connection._linger`) before the connection is reset.
 LINGER_MAX_BYTES = 16 * 1024 * 1024
 
@@ -174,6 +178,8 @@ class _Connection(asyncio.Protocol):
         self._lingering = False
         self._discarded = 0
         self._eof = False
+        self._reading_head = True
+        self._head_bytes = 0
 
     # ---- asyncio.Protocol ------------------------------------------------------------------
 
@@ -205,6 +211,8 @@ class _Connection(asyncio.Protocol):
             return
         if self._closing:
             return
+        if self._reading_head:
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -223,6 +231,10 @@ class _Connection(asyncio.Protocol):
         if self._too_large and not self._closing:
             self._server.reject("too_large")
             self._queue.append((_too_large(), False))
+            self._closing = True
+        if self._reading_head and self._head_bytes > MAX_HEAD_BYTES and not self._closing:
+            self._server.reject("headers_too_large")
+            self._queue.append((_plain(431, "request headers too large"), False))
             self._closing = True
         if self._closing:
             self._disarm()
@@ -249,6 +261,7 @@ class _Connection(asyncio.Protocol):
         self._fields.append((name.decode("latin-1").lower(), value))
 
     def on_headers_complete(self) -> None:
+        self._reading_head = False
         self._arm(self._server.read_timeout_s)  # a fresh allowance for the body
         length = Headers(self._fields).raw("content-length")
         if length is not None and length.strip().isdigit() and int(length) > self._server.max_body:
@@ -270,6 +283,7 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._in_message = False
+        self._reading_head, self._head_bytes = True, 0
         if self._too_large or self._closing:
             return
         self._disarm()  # handlers bound their own time; the next request re-arms on its first byte

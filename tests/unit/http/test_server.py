@@ -383,3 +383,18 @@ async def test_requests_sent_before_the_client_half_closes_are_answered() -> Non
     out = Responses()
     out.feed(raw)
     assert [s for s, _, _ in out.items] == [200, 200]
+
+
+async def test_endless_headers_are_431_and_closed() -> None:
+    async with serving() as (_, port, stats):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nX-Long: ")
+        for _ in range(40):  # 40 x 4 KiB of one header value that never ends
+            writer.write(b"a" * 4096)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), WAIT_S)
+        writer.close()
+        normal, _ = await exchange(port, b"GET / HTTP/1.1\r\nX-Ok: " + b"b" * 8000 + b"\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 431 ")
+    assert stats.get("http_rejected", "headers_too_large") == 1
+    assert [s for s, _, _ in normal.items] == [200]
