@@ -180,7 +180,7 @@ def main(argv: list[str]) -> int:
         if telemetry_sock is not None:
             telemetry_sock.close()
             telemetry_sock = None
-    subscription, pending_next = _subscribe_and_signal_ready(
+    subscription, telemetry_path, pending_next = _subscribe_and_signal_ready(
         settings, registration.extension_id, runtime_api, telemetry_sock, timed
     )
 
@@ -195,6 +195,7 @@ def main(argv: list[str]) -> int:
         started_monotonic=_T0,
         register_ms=register_ms,
         subscription=subscription,
+        telemetry_path=telemetry_path,
         pending_next=pending_next,
         events=events,
     )
@@ -207,30 +208,33 @@ def _subscribe_and_signal_ready(
     runtime_api: str,
     telemetry_sock: socket.socket | None,
     managed: bool,
-) -> tuple[str, socket.socket | None]:
-    """Subscribe (only possible during init), then send the first /event/next without waiting
-    for its answer, so init need not wait for our heavy imports (see lifecycle/early_next.py)."""
+) -> tuple[str, str, socket.socket | None]:
+    """Subscribe (only possible during init) with a fresh secret listener path, then send the
+    first /event/next without waiting for its answer, so init need not wait for our heavy imports
+    (see lifecycle/early_next.py). Returns (subscription state, listener path, pending /next)."""
     from extension.sources.telemetry_api.subscription import (
         FAILED,
         MANAGED_SCHEMAS,
         SCHEMA_VERSIONS,
+        destination_path,
         subscribe,
     )
 
+    path = destination_path()
     if settings.disabled:
-        return FAILED, None
+        return FAILED, path, None
     state = FAILED
     if telemetry_sock is not None:
         port = telemetry_sock.getsockname()[1]
         schemas = MANAGED_SCHEMAS if managed else SCHEMA_VERSIONS
-        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, port, schemas)
+        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, port, path, schemas)
     from extension.lifecycle.early_next import send_next
 
     try:
-        return state, send_next(runtime_api, extension_id)
+        return state, path, send_next(runtime_api, extension_id)
     except OSError as exc:
         _logger().warning("could not send the first /event/next early (%s); sending it later", exc)
-        return state, None
+        return state, path, None
 
 
 def _exit_now(code: int) -> None:

@@ -51,6 +51,8 @@ class Boot:
     register_ms: float
     #: Outcome of the Telemetry API subscription made on the fast path (subscription.SUBSCRIBED...).
     subscription: str = "failed"
+    #: The listener's secret path, given to Lambda in the subscription (subscription.destination_path).
+    telemetry_path: str = "/"
     #: The first /event/next, already sent; its answer is read by the loop (lifecycle/early_next.py).
     pending_next: socket.socket | None = None
     #: The lifecycle events we registered for. Without INVOKE (Lambda Managed Instances) nothing
@@ -136,7 +138,7 @@ async def _run(boot: Boot) -> int:
     listener: TelemetryApiSource | None = None
     if boot.telemetry_sock is not None:
         listener = TelemetryApiSource(
-            boot.telemetry_sock, pipeline.ingest, stats, settings.telemetry.max_bytes
+            boot.telemetry_sock, pipeline.ingest, stats, settings.telemetry.max_bytes, boot.telemetry_path
         )
         await listener.start()
     pipeline.telemetry_active = boot.subscription == SUBSCRIBED

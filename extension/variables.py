@@ -1092,7 +1092,14 @@ PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE = Integer(
 )
 _name, _aliases = _pse("MAX_CONNECTIONS")
 PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS = Integer(
-    _name, 3, 1, 1000, "concurrent upstream requests", CACHE, aliases=_aliases
+    _name,
+    3,
+    1,
+    1000,
+    "connections of the HTTP client that calls Secrets Manager / Parameter Store, as AWS documents"
+    " it (not a limit on local requests: see below)",
+    CACHE,
+    aliases=_aliases,
 )
 _name, _aliases = _pse("LOG_LEVEL")
 PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL = Text(
@@ -1161,7 +1168,12 @@ AWS_APPCONFIG_EXTENSION_PREFETCH_LIST = AppConfigTargets(
     CACHE,
 )
 AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS = Integer(
-    "AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS", 3, 1, 1000, "concurrent upstream requests", CACHE
+    "AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS",
+    3,
+    1,
+    1000,
+    "connections of the HTTP client that calls AppConfig",
+    CACHE,
 )
 AWS_APPCONFIG_EXTENSION_SERVICE_REGION = Text(
     "AWS_APPCONFIG_EXTENSION_SERVICE_REGION",

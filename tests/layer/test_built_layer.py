@@ -38,6 +38,7 @@ def test_build_info_names_the_target(layer: BuiltLayer) -> None:
     assert layer.info["arch"] == {"aarch64": "arm64"}.get(platform.machine(), platform.machine())
     assert layer.info["grpc"] == "false"
     assert "aiohttp==" in layer.info["packages"] and "protobuf==" in layer.info["packages"]
+    assert "httptools==" in layer.info["packages"]
     assert len(layer.info["inputs"]) == 64
 
 
@@ -101,7 +102,7 @@ def test_native_modules_are_for_the_target_architecture(layer: BuiltLayer) -> No
 def test_native_modules_load_after_debug_stripping(layer: BuiltLayer) -> None:
     code = (
         "import aiohttp._http_parser, aiohttp._http_writer, multidict._multidict, yarl._quoting_c,"
-        " frozenlist._frozenlist, propcache._helpers_c;"
+        " frozenlist._frozenlist, propcache._helpers_c, httptools.parser.parser;"
         "from google.protobuf.internal import api_implementation;"
         "from opentelemetry.proto.trace.v1 import trace_pb2;"
         "assert trace_pb2.TracesData().SerializeToString() == b'';"

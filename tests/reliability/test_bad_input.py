@@ -21,6 +21,7 @@ from tests.reliability.support import (
     EXTENSION,
     extension_lines,
     http_request,
+    listener_path,
     listener_port,
     make_function,
     quiet,
@@ -94,14 +95,14 @@ def test_malformed_telemetry_posts_get_4xx_and_counted(
         ) as lam:
             first = lam.invoke({"tag": "bad", "n": 0})
             pid = lam.pids[EXTENSION]
-            port = listener_port(lam)
+            port, path = listener_port(lam), listener_path(lam)
             answers = {}
             for what, method, ctype, body, _, _ in MALFORMED:
                 headers = {"Content-Type": ctype} if ctype else {}
-                answers[what] = http_request(port, method, "/telemetry", headers, body, timeout=30)
+                answers[what] = http_request(port, method, path, headers, body, timeout=30)
             for what, events, _ in BAD_EVENTS:
                 answers[what] = http_request(
-                    port, "POST", "/telemetry", {"Content-Type": JSON}, json.dumps(events).encode()
+                    port, "POST", path, {"Content-Type": JSON}, json.dumps(events).encode()
                 )
             second = lam.invoke({"tag": "bad", "n": 1})
             same_process = lam.pids.get(EXTENSION) == pid

@@ -83,7 +83,8 @@ def in_process() -> Iterator[InProcess]:
     }
 
     async def start() -> tuple[TelemetryApiSource, CacheService]:
-        listener = TelemetryApiSource(loopback_socket(), events.extend, stats, 262144)
+        # Served under one of the generated paths, so that fuzzed requests reach the batch parsing.
+        listener = TelemetryApiSource(loopback_socket(), events.extend, stats, 262144, "/telemetry")
         cache = CacheService(settings_, stats, sockets)
         await listener.start()
         await cache.start()
