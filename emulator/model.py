@@ -11,13 +11,11 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from emulator import clock
+from emulator.processes import ManagedProcess
 from emulator.tracing import TraceContext
-
-if TYPE_CHECKING:
-    from emulator.processes import ManagedProcess
 
 
 class AgentState(StrEnum):
@@ -78,11 +76,17 @@ class Agent:
 
 @dataclass(eq=False)
 class RuntimeSlot:
-    """The runtime process and its position in the Runtime API state machine."""
+    """The runtime processes and their position in the Runtime API state machine.
 
-    process: ManagedProcess | None = None
+    One process outside Managed Instances mode; there, one process per concurrency slot, all
+    polling the same ``queue`` (each takes one invocation at a time), and ``state`` turns
+    ``READY`` once every one of them made its first ``/next`` (counted in ``workers_ready``).
+    """
+
+    processes: list[ManagedProcess] = field(default_factory=list)
     state: RuntimeState = RuntimeState.STARTING
     queue: asyncio.Queue[Invocation | None] = field(default_factory=asyncio.Queue)
+    workers_ready: int = 0
 
 
 @dataclass(frozen=True)
