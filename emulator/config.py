@@ -82,8 +82,8 @@ class FunctionConfig:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
 
     @property
-    def runtime_processes(self) -> int:
-        """How many runtime processes the environment runs (one per concurrency slot on Managed Instances)."""
+    def runtime_workers(self) -> int:
+        """How many runtime workers poll ``/next`` (one per concurrency slot on Managed Instances)."""
         return self.concurrency if self.managed_instances else 1
 
     @property

@@ -125,34 +125,32 @@ async def _launch_extensions(
 async def _start_runtime(
     env: EnvironmentState, control: EnvironmentControl, function_environment: dict[str, str], generation: int
 ) -> None:
-    """Start awslambdaric on the handler, each with its framed telemetry log fd (multi-line records).
+    """Start awslambdaric on the handler, with the framed telemetry log fd (multi-line records).
 
-    One process, or in Managed Instances mode one per concurrency slot: Lambda runs Python
-    there as several processes, each taking one request at a time.
+    On Managed Instances ``AWS_LAMBDA_MAX_CONCURRENCY`` makes awslambdaric fork that many
+    workers, as Lambda runs Python there; they log to the inherited stdout, line by line.
     """
+    telemetry_fd = TelemetryFd()
     slot = RuntimeSlot()
     env.runtime = slot
     on_line = control.output_sink("function", "function")
-    for worker in range(env.config.runtime_processes):
-        telemetry_fd = TelemetryFd()
-        try:
-            process = await launch(
-                "runtime" if worker == 0 else f"runtime-{worker}",
-                "runtime",
-                [sys.executable, "-m", "awslambdaric", env.config.handler],
-                env={**function_environment, **telemetry_fd.child_env()},
-                cwd=env.config.task_dir,
-                generation=generation,
-                on_line=on_line,
-                on_exit=control.on_process_exit,
-                pass_fds=[telemetry_fd.write_fd],
-            )
-        except OSError as exc:
-            telemetry_fd.close_unused()
-            slot.state = RuntimeState.EXITED
-            control.fail(Failure("Runtime.InvalidEntrypoint", f"Runtime could not be started: {exc}"))
-            return
-        slot.processes.append(process)
-        env.launched.append(process)
-        await telemetry_fd.start(on_line)
-        env.telemetry_fds.append(telemetry_fd)
+    try:
+        slot.process = process = await launch(
+            "runtime",
+            "runtime",
+            [sys.executable, "-m", "awslambdaric", env.config.handler],
+            env={**function_environment, **telemetry_fd.child_env()},
+            cwd=env.config.task_dir,
+            generation=generation,
+            on_line=on_line,
+            on_exit=control.on_process_exit,
+            pass_fds=[telemetry_fd.write_fd],
+        )
+    except OSError as exc:
+        telemetry_fd.close_unused()
+        slot.state = RuntimeState.EXITED
+        control.fail(Failure("Runtime.InvalidEntrypoint", f"Runtime could not be started: {exc}"))
+        return
+    env.launched.append(process)
+    await telemetry_fd.start(on_line)
+    env.telemetry_fd = telemetry_fd

@@ -63,7 +63,7 @@ class Sandbox:
         self.env = EnvironmentState(config, hub, make_lang_bin(self._workdir))
         self._on_output = on_output
         self._lock = asyncio.Lock()
-        self._slots = asyncio.Semaphore(config.runtime_processes)
+        self._slots = asyncio.Semaphore(config.runtime_workers)
         self._server = ApiServer(self.env, self)
         self._background: set[asyncio.Task[None]] = set()
         self._pending_reset: Failure | None = None
@@ -86,11 +86,11 @@ class Sandbox:
             self._spawn(self._reset_after_idle_failure(env.generation))
 
     def on_runtime_ready(self) -> None:
-        """A runtime process's first ``/next``; once every one made it, registration closes."""
+        """A runtime worker's first ``/next``; once every one made it, registration closes."""
         runtime = self.env.runtime
         assert runtime is not None
         runtime.workers_ready += 1
-        if runtime.workers_ready >= self.config.runtime_processes:
+        if runtime.workers_ready >= self.config.runtime_workers:
             runtime.state = RuntimeState.READY
             self.env.registration_open = False
         self.env.changed.notify()

@@ -76,14 +76,15 @@ class Agent:
 
 @dataclass(eq=False)
 class RuntimeSlot:
-    """The runtime processes and their position in the Runtime API state machine.
+    """The runtime process and its position in the Runtime API state machine.
 
-    One process outside Managed Instances mode; there, one process per concurrency slot, all
-    polling the same ``queue`` (each takes one invocation at a time), and ``state`` turns
-    ``READY`` once every one of them made its first ``/next`` (counted in ``workers_ready``).
+    On Managed Instances the runtime (awslambdaric, given ``AWS_LAMBDA_MAX_CONCURRENCY``) forks
+    one worker per concurrency slot; every worker polls the same ``queue`` and takes one
+    invocation at a time, and ``state`` turns ``READY`` once each made its first ``/next``
+    (counted in ``workers_ready``).
     """
 
-    processes: list[ManagedProcess] = field(default_factory=list)
+    process: ManagedProcess | None = None
     state: RuntimeState = RuntimeState.STARTING
     queue: asyncio.Queue[Invocation | None] = field(default_factory=asyncio.Queue)
     workers_ready: int = 0

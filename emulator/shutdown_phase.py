@@ -78,7 +78,7 @@ async def shutdown(env: EnvironmentState, reason: ShutdownReason) -> None:
     for agent in env.agents.values():
         agent.queue.put_nowait(None)  # release any long poll still parked on this environment
     if env.runtime is not None:
-        for _ in range(max(1, len(env.runtime.processes))):
+        for _ in range(env.config.runtime_workers):  # one per worker parked in /next
             env.runtime.queue.put_nowait(None)
     env.launched = [process for process in env.launched if process.alive]
     env.runtime = None
@@ -97,18 +97,17 @@ async def _stop_runtime(env: EnvironmentState) -> None:
     runtime = env.runtime
     if runtime is None:
         return
-    for process in runtime.processes:
+    process = runtime.process
+    if process is not None:
         if process.alive:
             process.signal_group(signal.SIGTERM)
-    for process in runtime.processes:
-        if not await process.wait_exit(RUNTIME_SHUTDOWN_S):
-            process.signal_group(signal.SIGKILL)
-    for process in runtime.processes:
+            if not await process.wait_exit(RUNTIME_SHUTDOWN_S):
+                process.signal_group(signal.SIGKILL)
         await process.kill()
         await process.drain_output(0.3)
-    for telemetry_fd in env.telemetry_fds:
-        await telemetry_fd.drain(0.3)
-    env.telemetry_fds = []
+    if env.telemetry_fd is not None:
+        await env.telemetry_fd.drain(0.3)
+        env.telemetry_fd = None
     runtime.state = RuntimeState.EXITED
 
 

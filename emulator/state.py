@@ -69,7 +69,8 @@ class EnvironmentState:
         self.outcomes: dict[str, ExtensionOutcome] = {}
         self.outcome_history: list[ExtensionOutcome] = []
         self.runtime_api = ""
-        self.telemetry_fds: list[TelemetryFd] = []
+        self.telemetry_fd: TelemetryFd | None = None
+        """The runtime's framed log pipe (``_LAMBDA_TELEMETRY_LOG_FD``)."""
         self.pending_init_ms: float | None = None
         """Init duration still to be reported in the next ``platform.report``."""
         self.instance_id = ""
@@ -81,8 +82,8 @@ class EnvironmentState:
 
     def live_processes(self) -> list[ManagedProcess]:
         processes = [agent.process for agent in self.agents.values() if agent.process is not None]
-        if self.runtime is not None:
-            processes.extend(self.runtime.processes)
+        if self.runtime is not None and self.runtime.process is not None:
+            processes.append(self.runtime.process)
         return [process for process in processes if process.alive]
 
     def max_memory_mb(self) -> int:

@@ -33,7 +33,29 @@ if INTERNAL:
         json.dump(result, fh)
 
 
+def wait_for_peers(barrier):
+    """Meet ``count`` invocations in flight at once: drop a file, wait (bounded) for the others.
+
+    Returns how many were seen. Only concurrent invocations can all see ``count``: one running
+    alone waits out ``timeout`` and reports fewer.
+    """
+    folder = barrier["dir"]
+    os.makedirs(folder, exist_ok=True)
+    mine = os.path.join(folder, f"{os.getpid()}-{time.monotonic_ns()}")
+    with open(mine, "w"):
+        pass
+    stop_at = time.monotonic() + barrier.get("timeout", 20)
+    seen = len(os.listdir(folder))
+    while seen < barrier["count"] and time.monotonic() < stop_at:
+        time.sleep(0.01)
+        seen = max(seen, len(os.listdir(folder)))
+    if barrier.get("leave"):  # count only those in flight together
+        os.remove(mine)
+    return seen
+
+
 def handler(event, context):
+    peers = wait_for_peers(event["barrier"]) if event.get("barrier") else None
     for line in event.get("print", []):
         print(line)
     for message in event.get("log", []):
@@ -59,6 +81,7 @@ def handler(event, context):
         "deadlineMs": int(context._epoch_deadline_time_in_ms),
         "trace": os.environ.get("_X_AMZN_TRACE_ID"),
         "pid": os.getpid(),
+        "peers": peers,
         "functionName": context.function_name,
         "env": {k: v for k, v in os.environ.items() if k.startswith(("AWS_LAMBDA_", "_HANDLER", "LAMBDA_"))},
     }

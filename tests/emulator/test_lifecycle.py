@@ -186,7 +186,9 @@ def test_extension_exit_error_fails_the_invoke(layout: Layout) -> None:
     with LambdaEnvironment(**layout.kwargs()) as env:
         result = env.invoke({"sleep": 0.5})
     assert result.status == "error" and result.response["errorType"] == "Extension.ExitError"
-    assert layout.record("quitter")["exit_error"]["status"] == 202
+    # As with init/error: the probe may be killed before writing the 202 down; the accepted
+    # report shows in the extension's outcome.
+    assert env.extension_outcomes["quitter"].error_type == "Extension.ExitError"
 
 
 def test_shutdown_deadline_budget_and_sigkill_of_survivors(layout: Layout) -> None:
