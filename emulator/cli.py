@@ -59,8 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--telemetry-log", type=Path, help="write every Telemetry API event as JSON lines")
     run.add_argument("--function-name", default=DEFAULT_FUNCTION_NAME)
     run.add_argument("--region", default=DEFAULT_REGION)
-    run.add_argument("--init-timeout", type=float, default=INIT_TIMEOUT_S, help=argparse.SUPPRESS)
+    run.add_argument(
+        "--init-timeout",
+        type=float,
+        default=INIT_TIMEOUT_S,
+        help=f"init time limit in seconds (default {INIT_TIMEOUT_S:g})",
+    )
     run.add_argument("--quiet", action="store_true", help="do not echo function/extension output")
+    run.add_argument(
+        "--cpu-share",
+        action="store_true",
+        help="limit the processes to the CPU share of --memory (memory/1769 of a CPU) with a cgroup quota",
+    )
     run.add_argument(
         "--managed-instances",
         action="store_true",
@@ -100,12 +110,15 @@ def main(argv: list[str] | None = None) -> int:
             echo_output=not args.quiet,
             managed_instances=args.managed_instances,
             concurrency=args.concurrency,
+            cpu_share=args.cpu_share,
         )
     except ValueError as exc:
         parser.error(str(exc))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with env:
+            if args.cpu_share and env.cpu_share_problem is not None:
+                sys.stderr.write(f"emulator: cannot enforce the CPU share: {env.cpu_share_problem}\n")
             results = env.invoke_all(events) if args.managed_instances else map(env.invoke, events)
             for result in results:
                 line = {"requestId": result.request_id, "status": result.status, "response": result.response}

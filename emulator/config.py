@@ -53,6 +53,9 @@ class FunctionConfig:
     https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances.html"""
     concurrency: int = DEFAULT_CONCURRENCY
     """``AWS_LAMBDA_MAX_CONCURRENCY`` in Managed Instances mode (ignored otherwise)."""
+    cpu_share: bool = False
+    """Limit the environment's processes to the CPU share of ``memory_mb`` (``memory_mb / 1769`` of
+    a CPU, as Lambda allocates it) with a cgroup quota, where this machine allows it."""
 
     def __post_init__(self) -> None:
         problems = []

@@ -24,6 +24,7 @@ from emulator.config import (
     INIT_TIMEOUT_S,
     FunctionConfig,
 )
+from emulator.cpu_quota import CpuQuota
 from emulator.lifecycle import Sandbox
 from emulator.model import ExtensionOutcome, Invocation, InvokeResult
 from emulator.state import EnvState
@@ -72,6 +73,7 @@ class LambdaEnvironment:
         telemetry_api_refusal: int | None = None,
         managed_instances: bool = False,
         concurrency: int = DEFAULT_CONCURRENCY,
+        cpu_share: bool = False,
     ) -> None:
         self.config = FunctionConfig(
             opt_dir=Path(opt_dir).resolve(),
@@ -90,6 +92,7 @@ class LambdaEnvironment:
             telemetry_api_refusal=telemetry_api_refusal,
             managed_instances=managed_instances,
             concurrency=concurrency,
+            cpu_share=cpu_share,
         )
         if echo_output is True:
             self._echo: Callable[[str, str], None] | None = _stderr_echo
@@ -231,6 +234,16 @@ class LambdaEnvironment:
 
     async def _pids(self) -> dict[str, int]:
         return {process.name: process.pid for process in self.sandbox.env.live_processes()}
+
+    @property
+    def cpu_quota(self) -> CpuQuota | None:
+        """The cgroup enforcing the CPU share (``cpu_share=True``), None when not enforced."""
+        return self.sandbox.env.cpu_quota
+
+    @property
+    def cpu_share_problem(self) -> str | None:
+        """Why ``cpu_share=True`` could not be enforced on this machine (None when it is)."""
+        return self.sandbox.cpu_share_problem
 
     @property
     def frozen(self) -> bool:

@@ -119,7 +119,7 @@ async def _launch_extensions(
                 Failure("Extension.LaunchError", f"Extension {path.name} could not be launched: {exc}")
             )
             return
-        env.launched.append(process)
+        env.adopt(process)
 
 
 async def _start_runtime(
@@ -151,6 +151,6 @@ async def _start_runtime(
         slot.state = RuntimeState.EXITED
         control.fail(Failure("Runtime.InvalidEntrypoint", f"Runtime could not be started: {exc}"))
         return
-    env.launched.append(process)
+    env.adopt(process)
     await telemetry_fd.start(on_line)
     env.telemetry_fd = telemetry_fd

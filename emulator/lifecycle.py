@@ -24,7 +24,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal
 
-from emulator import clock, platform_events
+from emulator import clock, cpu_quota, platform_events
 from emulator.config import FunctionConfig
 from emulator.envvars import make_lang_bin
 from emulator.init_phase import run_init
@@ -38,6 +38,8 @@ from emulator.telemetry import TelemetryHub
 from emulator.tracing import TraceContext
 
 OutputCallback = Callable[[str, str], None]
+CGROUP_REMOVAL_POLLS = 100
+"""Bound on waiting for the CPU-share cgroup to empty at close (x 20 ms)."""
 
 
 def _describe_exit(code: int | None) -> str:
@@ -66,6 +68,8 @@ class Sandbox:
         self._slots = asyncio.Semaphore(config.runtime_workers)
         self._server = ApiServer(self.env, self)
         self._background: set[asyncio.Task[None]] = set()
+        self.cpu_share_problem: str | None = None
+        """Why the CPU share of ``cpu_share`` could not be enforced on this machine, if it could not."""
         self._pending_reset: Failure | None = None
         """Managed Instances: a timed-out invocation left a runtime process busy; reset once idle."""
 
@@ -153,6 +157,12 @@ class Sandbox:
     async def start(self) -> None:
         """Start the API server (no processes yet)."""
         self.env.runtime_api = await self._server.start()
+        if self.config.cpu_share:
+            made = cpu_quota.create(self.config.memory_mb)
+            if isinstance(made, str):
+                self.cpu_share_problem = made
+            else:
+                self.env.cpu_quota = made
 
     async def close(self) -> None:
         """Spin down if running, stop the server and delivery, remove temporary files."""
@@ -169,6 +179,12 @@ class Sandbox:
             task.cancel()
         await env.hub.aclose()
         await self._server.stop()
+        if env.cpu_quota is not None:
+            # Killed processes leave the cgroup once reaped; the kernel sends no event for that.
+            for _ in range(CGROUP_REMOVAL_POLLS):
+                if env.cpu_quota.remove():
+                    break
+                await asyncio.sleep(0.02)
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     async def initialize(self) -> Failure | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from emulator import clock
 from emulator.config import FunctionConfig
+from emulator.cpu_quota import CpuQuota
 from emulator.framing import TelemetryFd
 from emulator.model import Agent, ExtensionOutcome, Failure, Invocation, RuntimeSlot
 from emulator.notifier import Notifier
@@ -75,6 +76,14 @@ class EnvironmentState:
         """Init duration still to be reported in the next ``platform.report``."""
         self.instance_id = ""
         self.launched: list[ManagedProcess] = []
+        self.cpu_quota: CpuQuota | None = None
+        """The cgroup holding every process with the CPU share of the memory size (``cpu_share``)."""
+
+    def adopt(self, process: ManagedProcess) -> None:
+        """A process of the environment was launched: track it, and cap its CPU with the rest."""
+        self.launched.append(process)
+        if self.cpu_quota is not None:
+            self.cpu_quota.add(process.pid)
 
     @property
     def in_init(self) -> bool:

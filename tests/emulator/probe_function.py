@@ -68,6 +68,12 @@ def handler(event, context):
         blob[::4096] = b"y" * len(blob[::4096])
     if event.get("sleep"):
         time.sleep(event["sleep"])
+    burnt = None
+    if event.get("burn_cpu_s"):
+        started_cpu, started_wall = time.process_time(), time.monotonic()
+        while time.process_time() - started_cpu < event["burn_cpu_s"]:
+            sum(range(1000))
+        burnt = {"cpu_s": time.process_time() - started_cpu, "wall_s": time.monotonic() - started_wall}
     if event.get("exit_later") is not None:
         threading.Timer(event["exit_later"], os._exit, args=(5,)).start()
     if event.get("crash") is not None:
@@ -82,6 +88,7 @@ def handler(event, context):
         "trace": os.environ.get("_X_AMZN_TRACE_ID"),
         "pid": os.getpid(),
         "peers": peers,
+        "burnt": burnt,
         "functionName": context.function_name,
         "env": {k: v for k, v in os.environ.items() if k.startswith(("AWS_LAMBDA_", "_HANDLER", "LAMBDA_"))},
     }
