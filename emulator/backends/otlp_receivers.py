@@ -9,19 +9,19 @@ Typical use::
 
     from emulator.backends.otlp_receivers import OtlpHttpReceiver, OtlpGrpcReceiver, attrs
 
-    with OtlpHttpReceiver() as rx:
-        env = {**base_env, **rx.env()}          # OTEL_EXPORTER_OTLP_ENDPOINT/PROTOCOL
+    with OtlpHttpReceiver() as receiver:
+        env = {**base_env, **receiver.env()}    # OTEL_EXPORTER_OTLP_ENDPOINT/PROTOCOL
         ...run the extension / emulator...
-        spans = rx.wait_for_spans(1)            # list of opentelemetry.proto Span objects
+        spans = receiver.wait_for_spans(1)      # list of opentelemetry.proto Span objects
         assert attrs(spans[0].attributes)["faas.invocation_id"] == request_id
 
-    rx.status(503, retry_after=1)               # answer 503 with Retry-After: 1 from now on
-    rx.status(503, times=2)                     # ... only for the next 2 requests, then ok again
-    rx.status(503, skip=1)                      # ... after answering one request normally
-    rx.hang()                                   # accept the request, never answer (until stop)
-    rx.close_connection()                       # drop the connection without an answer
-    rx.partial_success(rejected=1)              # 200 with partial_success.rejected_* = 1
-    rx.ok()                                     # back to normal
+    receiver.status(503, retry_after=1)         # answer 503 with Retry-After: 1 from now on
+    receiver.status(503, times=2)               # ... only for the next 2 requests, then ok again
+    receiver.status(503, skip=1)                # ... after answering one request normally
+    receiver.hang()                             # accept the request, never answer (until stop)
+    receiver.close_connection()                 # drop the connection without an answer
+    receiver.partial_success(rejected=1)        # 200 with partial_success.rejected_* = 1
+    receiver.ok()                               # back to normal
 
 What is decoded: ``spans()``, ``logs()``, ``metrics()`` (proto objects from *accepted* requests,
 i.e. answered 2xx / OK), ``resource_attributes()``, ``json_payloads()`` (bodies of non-OTLP JSON
@@ -170,16 +170,16 @@ class _ReceiverBase:
 
     def _next_behaviour(self) -> tuple[Behaviour, threading.Event]:
         with self._state.lock:
-            b = self._state.behaviour
+            behaviour = self._state.behaviour
             release = self._state.release
-            if b.skip > 0:
-                b.skip -= 1
+            if behaviour.skip > 0:
+                behaviour.skip -= 1
                 return Behaviour(), release
-            if b.times is not None:
-                b.times -= 1
-                if b.times <= 0:
+            if behaviour.times is not None:
+                behaviour.times -= 1
+                if behaviour.times <= 0:
                     self._state.behaviour = Behaviour()
-            return b, release
+            return behaviour, release
 
     def _record(self, received: Received) -> None:
         with self._state.lock:
@@ -293,7 +293,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         super().finish()
 
     def do_POST(self) -> None:
-        rx = self.server.receiver
+        receiver = self.server.receiver
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -307,13 +307,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:
                 received.json = json.loads(body) if body else None
         except Exception:
-            rx._record(received)
+            receiver._record(received)
             self._reply(400, b"undecodable body", "text/plain")
             return
-        rx._record(received)
-        behaviour, release = rx._next_behaviour()
+        receiver._record(received)
+        behaviour, release = receiver._next_behaviour()
         if behaviour.kind == "hang":
-            release.wait(rx.hang_limit_s)
+            release.wait(receiver.hang_limit_s)
             self.close_connection = True
             return
         if behaviour.kind == "close":
@@ -327,7 +327,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             extra = {"Retry-After": str(behaviour.retry_after)} if behaviour.retry_after is not None else {}
             self._reply(behaviour.status, b"", "text/plain", extra)
             return
-        rx._mark_accepted(received)  # before answering: the client may look right after the reply
+        receiver._mark_accepted(received)  # before answering: the client may look right after the reply
         if signal == "other":
             self._reply(200, b"{}", "application/json")
         else:
@@ -507,19 +507,19 @@ class OtlpGrpcReceiver(_ReceiverBase):
     def start(self) -> OtlpGrpcReceiver:
         import grpc
 
-        rx = self
+        receiver = self
 
         class Traces(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
-                return rx._handle("traces", request, context)
+                return receiver._handle("traces", request, context)
 
         class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
-                return rx._handle("metrics", request, context)
+                return receiver._handle("metrics", request, context)
 
         class Logs(logs_service_pb2_grpc.LogsServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
-                return rx._handle("logs", request, context)
+                return receiver._handle("logs", request, context)
 
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         # The generated *_pb2_grpc modules carry no annotations: name their registrars' type here.

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST, Layout, events_received
-from test_cli import run_cli
+from conftest import FAST, Layout, events_received, run_cli
 
 from emulator import LambdaEnvironment
 
