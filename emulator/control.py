@@ -18,11 +18,6 @@ from emulator.processes import LineCallback, ManagedProcess
 class EnvironmentControl(Protocol):
     """Reactions of the environment to what its processes do."""
 
-    @property
-    def managed_instances(self) -> bool:
-        """True in Managed Instances mode (concurrent invocations, SHUTDOWN-only extensions)."""
-        ...
-
     def fail(self, failure: Failure) -> None:
         """Record a fatal error of the current phase (the first one wins)."""
         ...

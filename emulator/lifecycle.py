@@ -74,10 +74,6 @@ class Sandbox:
         """Managed Instances: a timed-out invocation left a runtime process busy; reset once idle."""
 
     # ---- EnvironmentControl ----------------------------------------------------------------
-    @property
-    def managed_instances(self) -> bool:
-        return self.config.managed_instances
-
     def fail(self, failure: Failure) -> None:
         """Record a fatal error of the current phase (the first one wins)."""
         env = self.env
@@ -266,11 +262,13 @@ class Sandbox:
         env = self.env
         async with self._lock:
             invocation = self._new_invocation(payload, trace)
-            if self._pending_reset is not None and not env.in_flight and env.state == EnvState.READY:
-                await reset(env, self._pending_reset.reason)
+            if env.state == EnvState.READY and not env.in_flight:
+                # A timeout left a worker busy, or a failure hit the invocations in flight.
+                broken = self._pending_reset or env.failure
+                if broken is not None:
+                    await reset(env, broken.reason)
+            if env.state != EnvState.READY:  # torn down since (spindown, reset): nothing pending
                 self._pending_reset = None
-            if env.failure is not None and not env.in_flight and env.state == EnvState.READY:
-                await reset(env, env.failure.reason)
             if not await self._prepare(invocation):
                 return invocation
             env.phase = Phase.INVOKE

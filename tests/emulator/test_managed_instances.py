@@ -135,3 +135,14 @@ def test_cli_dispatches_the_events_concurrently(layout: Layout) -> None:
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [line["status"] for line in lines] == ["success", "success"]
     assert [line["response"]["peers"] for line in lines] == [2, 2]
+
+
+def test_a_spindown_after_a_timeout_leaves_no_reset_pending(layout: Layout) -> None:
+    with LambdaEnvironment(**layout.kwargs(managed_instances=True, timeout_s=1)) as env:
+        assert env.invoke({"sleep": 30}).status == "timeout"
+        env.spindown()  # tears the stuck worker down already
+        results = [env.invoke({}), env.invoke({})]
+        events = env.events
+    assert [r.status for r in results] == ["success", "success"]
+    starts = [e["record"]["phase"] for e in events if e["type"] == "platform.initStart"]
+    assert starts == ["init", "init"]  # the cold start after spindown, and no reset after it
