@@ -306,7 +306,7 @@ class Moto:
 
 
 def boto3_client(url: str) -> Any:
-    import boto3  # type: ignore[import-untyped]
+    import boto3
 
     return boto3.client(
         "secretsmanager",

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
+from emulator.backends.otlp_receivers import unused_port
 from extension.cache.server import MAX_INFLIGHT
 from tests.cache.conftest import TOKEN, Factory
-from tests.support.otlp_receivers import unused_port
 
 WAIT_S = 30.0
 

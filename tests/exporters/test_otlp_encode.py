@@ -9,6 +9,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
+from emulator.backends.otlp_receivers import any_value as decode_value
+from emulator.backends.otlp_receivers import attrs
 from extension.exporters.otlp_encode import (
     MS_BOUNDS,
     SCOPE_NAME,
@@ -19,8 +21,6 @@ from extension.exporters.otlp_encode import (
 )
 from extension.signals import MetricKind, StatusCode
 from tests.exporters import samples
-from tests.support.otlp_receivers import any_value as decode_value
-from tests.support.otlp_receivers import attrs
 
 DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 

@@ -25,10 +25,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind as SdkSpanKind
 from opentelemetry.trace import Status, StatusCode
 
+from emulator.backends.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, attrs
 from extension.exporters.otlp_encode import encode_logs, encode_traces
 from extension.signals import LogData, Resource, SpanData, SpanEvent, SpanKind
 from extension.signals import StatusCode as OurStatus
-from tests.support.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, attrs
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.fault_proxy import FaultProxy
+from emulator.backends.otlp_receivers import OtlpHttpReceiver
 from tests.integration.helpers import metric_total, sidecar_env
 from tests.reliability.recorder import CaseRecord
 from tests.reliability.support import (
@@ -33,8 +35,6 @@ from tests.reliability.support import (
     sidecar_metrics,
     summed,
 )
-from tests.support.fault_proxy import FaultProxy
-from tests.support.otlp_receivers import OtlpHttpReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

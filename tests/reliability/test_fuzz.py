@@ -17,6 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from emulator import LambdaEnvironment
+from emulator.backends.moto_server import TEST_CREDENTIALS
+from emulator.backends.otlp_receivers import unused_port
 from extension.cache.service import CacheService
 from extension.cache.sockets import bind_cache_sockets
 from extension.config import from_env
@@ -34,8 +36,6 @@ from tests.reliability.support import (
     scaled,
     shutdown_summaries,
 )
-from tests.support.moto_server import TEST_CREDENTIALS
-from tests.support.otlp_receivers import unused_port
 
 pytestmark = pytest.mark.timeout(600)
 

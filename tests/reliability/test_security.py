@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.moto_server import TEST_CREDENTIALS, boto3_client, moto_server
+from emulator.backends.otlp_receivers import OtlpHttpReceiver, unused_port
 from tests.integration.helpers import invocation_spans, sidecar_env
 from tests.reliability.recorder import CaseRecord
 from tests.reliability.support import (
@@ -26,8 +28,6 @@ from tests.reliability.support import (
     quiet,
     shutdown_summaries,
 )
-from tests.support.moto_server import TEST_CREDENTIALS, boto3_client, moto_server
-from tests.support.otlp_receivers import OtlpHttpReceiver, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
