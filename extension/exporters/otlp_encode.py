@@ -174,8 +174,6 @@ _SCOPE_FIELD = length_delimited(_SCOPE, length_delimited(_SCOPE_NAME, SCOPE_NAME
 #: cannot grow it without limit.
 _KEY_CACHE: dict[str, bytes] = {}
 _KEY_CACHE_MAX = 4096
-#: Encoded `severity_text` fields by text (a handful of values).
-_SEVERITY_TEXT_CACHE: dict[str, bytes] = {"": b""}
 
 
 def _utf8(text: str) -> bytes:
@@ -340,56 +338,110 @@ def encode_traces(spans: Sequence[SpanData], resource: Resource) -> bytes:
 # -- logs --------------------------------------------------------------------------------------
 
 
-def encode_log(log: LogData) -> bytes:
-    """One `LogRecord` message as a complete `ScopeLogs.log_records` field. The hot loop of the
-    log path: one record per call, string bodies and string attributes encoded inline."""
-    parts: list[bytes] = []
-    append = parts.append
-    if log.time_ns:
-        append(_LOG_TIME + pack_fixed64(log.time_ns))
-    if log.severity_number:
-        append(_LOG_SEVERITY_NUMBER + varint(log.severity_number))
-    text = log.severity_text
-    encoded_text = _SEVERITY_TEXT_CACHE.get(text)
-    if encoded_text is None:
-        encoded_text = length_delimited(_LOG_SEVERITY_TEXT, _utf8(text))
-        if len(_SEVERITY_TEXT_CACHE) < 64:
-            _SEVERITY_TEXT_CACHE[text] = encoded_text
-    append(encoded_text)
-    body = log.body
-    if type(body) is str:
-        encoded = _utf8(body)
-        payload = _ANY_STRING + varint(len(encoded)) + encoded
-        append(_LOG_BODY + varint(len(payload)) + payload)
-    elif body is not None:
-        payload = any_value(body)
-        append(_LOG_BODY + varint(len(payload)) + payload)
-    for key, value in log.attributes.items():
-        if type(value) is str:
-            encoded = _utf8(value)
-            payload = _ANY_STRING + varint(len(encoded)) + encoded
-            kv = _key_field(key) + _KV_VALUE + varint(len(payload)) + payload
-        elif value is None:  # an empty AnyValue: the value field is left out
-            kv = _key_field(key)
-        else:
-            payload = any_value(value)
-            kv = _key_field(key) + _KV_VALUE + varint(len(payload)) + payload
-        append(_LOG_ATTRIBUTES + varint(len(kv)) + kv)
-    if log.trace_id:
-        if log.sampled:
-            append(_LOG_SAMPLED)
-        append(length_delimited(_LOG_TRACE_ID, log.trace_id))
-    if log.span_id:
-        append(length_delimited(_LOG_SPAN_ID, log.span_id))
-    if log.observed_ns:
-        append(_LOG_OBSERVED + pack_fixed64(log.observed_ns))
-    record = b"".join(parts)
-    return _ITEM + varint(len(record)) + record
+#: `body` fields for short strings, by UTF-8 length: LogRecord.body tag, AnyValue length,
+#: AnyValue.string_value tag, string length (the text follows).
+_SHORT_BODY: tuple[bytes, ...] = tuple(
+    _LOG_BODY + varint(n + 2) + _ANY_STRING + varint(n) for n in range(126)
+)
+#: Complete `log_records` field heads for records shorter than 128 bytes.
+_SHORT_ITEM: tuple[bytes, ...] = tuple(_ITEM + varint(n) for n in range(128))
+#: Complete `LogRecord.attributes` fields by (key, string value): a log line's attributes
+#: (`log.source`, `faas.invocation_id`, ...) repeat over thousands of records. Bounded.
+_LOG_ATTRIBUTE_CACHE: dict[tuple[Any, Any], bytes] = {}
+_LOG_ATTRIBUTE_CACHE_MAX = 1024
+#: `severity_number` + `severity_text` fields by (number, text).
+_SEVERITY_CACHE: dict[tuple[int, str], bytes] = {}
+
+
+def _log_attribute(key: Any, value: Any) -> bytes:
+    """A complete `LogRecord.attributes` field; remembered when the value is a string."""
+    if value is None:  # an empty AnyValue: the value field is left out
+        kv = _key_field(key)
+    else:
+        payload = any_value(value)
+        kv = _key_field(key) + _KV_VALUE + varint(len(payload)) + payload
+    encoded = _LOG_ATTRIBUTES + varint(len(kv)) + kv
+    if type(value) is str:
+        if len(_LOG_ATTRIBUTE_CACHE) >= _LOG_ATTRIBUTE_CACHE_MAX:
+            _LOG_ATTRIBUTE_CACHE.clear()  # e.g. one request id per invoke: keep the recent ones
+        _LOG_ATTRIBUTE_CACHE[(key, value)] = encoded
+    return encoded
+
+
+def _severity(number: int, text: str) -> bytes:
+    encoded = (_LOG_SEVERITY_NUMBER + varint(number) if number else b"") + (
+        length_delimited(_LOG_SEVERITY_TEXT, _utf8(text)) if text else b""
+    )
+    if len(_SEVERITY_CACHE) < 256:
+        _SEVERITY_CACHE[(number, text)] = encoded
+    return encoded
+
+
+def _body(body: Any) -> bytes:
+    """The `body` field for anything but a short string (see `_SHORT_BODY`)."""
+    if body is None:
+        return b""
+    payload = any_value(body)
+    return _LOG_BODY + varint(len(payload)) + payload
 
 
 def encode_logs(logs: Sequence[LogData], resource: Resource) -> bytes:
-    """An `ExportLogsServiceRequest` (collector/logs/v1/logs_service.proto)."""
-    return _request(resource, [encode_log(log) for log in logs])
+    """An `ExportLogsServiceRequest` (collector/logs/v1/logs_service.proto).
+
+    The hot loop of the log path, so it is one loop without per-field calls in the common case
+    (a short string body and string attributes seen before): LogRecord fields are time 1,
+    severity 2-3, body 5, attributes 6, flags 8, trace_id 9, span_id 10, observed time 11."""
+    items: list[bytes] = []
+    append = items.append
+    attribute_cache = _LOG_ATTRIBUTE_CACHE
+    severity_cache = _SEVERITY_CACHE
+    short_body, short_item = _SHORT_BODY, _SHORT_ITEM
+    for log in logs:
+        t = log.time_ns
+        time_field = _LOG_TIME + pack_fixed64(t) if t else b""
+        severity = severity_cache.get((log.severity_number, log.severity_text))
+        if severity is None:
+            severity = _severity(log.severity_number, log.severity_text)
+        body = log.body
+        if type(body) is str:
+            try:
+                text = body.encode()
+            except UnicodeEncodeError:
+                text = _utf8(body)
+            n = len(text)
+            body_field = short_body[n] + text if n < 126 else _body(body)
+        else:
+            body_field = _body(body)
+        attributes = b""
+        for item in log.attributes.items():
+            try:
+                attributes += attribute_cache[item]
+            except (KeyError, TypeError):  # not seen yet, or an unhashable (list/map) value
+                attributes += _log_attribute(*item)
+        trace = b""
+        if log.trace_id:
+            trace = (_LOG_SAMPLED if log.sampled else b"") + length_delimited(_LOG_TRACE_ID, log.trace_id)
+        if log.span_id:
+            trace += length_delimited(_LOG_SPAN_ID, log.span_id)
+        t = log.observed_ns
+        record = b"".join(
+            (
+                time_field,
+                severity,
+                body_field,
+                attributes,
+                trace,
+                _LOG_OBSERVED + pack_fixed64(t) if t else b"",
+            )
+        )
+        n = len(record)
+        if n < 128:
+            append(short_item[n] + record)
+        elif n < 16384:
+            append(_ITEM + bytes(((n & 0x7F) | 0x80, n >> 7)) + record)
+        else:
+            append(_ITEM + varint(n) + record)
+    return _request(resource, items)
 
 
 # -- metrics -----------------------------------------------------------------------------------
