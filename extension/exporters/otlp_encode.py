@@ -377,6 +377,16 @@ def _severity(number: int, text: str) -> bytes:
     return encoded
 
 
+def _trace_fields(trace_id: bytes | None, span_id: bytes | None, sampled: bool) -> bytes:
+    """`flags`, `trace_id` and `span_id` of a LogRecord (flags only with a trace id)."""
+    trace = b""
+    if trace_id:
+        trace = (_LOG_SAMPLED if sampled else b"") + length_delimited(_LOG_TRACE_ID, trace_id)
+    if span_id:
+        trace += length_delimited(_LOG_SPAN_ID, span_id)
+    return trace
+
+
 def _body(body: Any) -> bytes:
     """The `body` field for anything but a short string (see `_SHORT_BODY`)."""
     if body is None:
@@ -396,6 +406,10 @@ def encode_logs(logs: Sequence[LogData], resource: Resource) -> bytes:
     attribute_cache = _LOG_ATTRIBUTE_CACHE
     severity_cache = _SEVERITY_CACHE
     short_body, short_item = _SHORT_BODY, _SHORT_ITEM
+    last_trace_id: bytes | None = None
+    last_span_id: bytes | None = None
+    last_sampled = True
+    last_trace = b""
     for log in logs:
         t = log.time_ns
         time_field = _LOG_TIME + pack_fixed64(t) if t else b""
@@ -418,11 +432,12 @@ def encode_logs(logs: Sequence[LogData], resource: Resource) -> bytes:
                 attributes += attribute_cache[item]
             except (KeyError, TypeError):  # not seen yet, or an unhashable (list/map) value
                 attributes += _log_attribute(*item)
-        trace = b""
-        if log.trace_id:
-            trace = (_LOG_SAMPLED if log.sampled else b"") + length_delimited(_LOG_TRACE_ID, log.trace_id)
-        if log.span_id:
-            trace += length_delimited(_LOG_SPAN_ID, log.span_id)
+        trace_id, span_id, sampled = log.trace_id, log.span_id, log.sampled
+        if trace_id is last_trace_id and span_id is last_span_id and sampled is last_sampled:
+            trace = last_trace  # the records of one invocation share its context objects
+        else:
+            trace = _trace_fields(trace_id, span_id, sampled)
+            last_trace_id, last_span_id, last_sampled, last_trace = trace_id, span_id, sampled, trace
         t = log.observed_ns
         record = b"".join(
             (

@@ -379,3 +379,28 @@ def test_varints_match_protobuf_for_edge_values() -> None:
     for value in (0, 1, 127, 128, 300, 2**31, 2**63 - 1, -1, -(2**63)):
         wire = AnyValue(int_value=value).SerializeToString()
         assert wire == b"\x18" + varint(value)
+
+
+def test_records_sharing_trace_context_objects_keep_their_own_flags() -> None:
+    """The encoder reuses the encoded trace fields while consecutive records carry the same
+    context objects; a change of any of them (sampled too) must show."""
+    base = samples.log(0)
+    records = [
+        base,
+        replace(base, body="same context"),
+        replace(base, sampled=False),
+        replace(base, trace_id=None, span_id=None),
+        replace(base, span_id=None),
+        base,
+    ]
+    wire = encode_logs(records, samples.RESOURCE)
+    assert wire == reference.encode_logs(records, samples.RESOURCE).SerializeToString()
+    out = ExportLogsServiceRequest.FromString(wire).resource_logs[0].scope_logs[0].log_records
+    assert [(r.flags, r.trace_id != b"", r.span_id != b"") for r in out] == [
+        (1, True, True),
+        (1, True, True),
+        (0, True, True),
+        (0, False, False),
+        (1, True, False),
+        (1, True, True),
+    ]
