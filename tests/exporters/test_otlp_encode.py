@@ -404,3 +404,17 @@ def test_records_sharing_trace_context_objects_keep_their_own_flags() -> None:
         (1, True, False),
         (1, True, True),
     ]
+
+
+def test_long_records_and_large_requests_use_multi_byte_lengths() -> None:
+    """Lengths of 1, 2 and 3+ varint bytes: a short record, ~200 B, 20 KB and 300 KB bodies."""
+    records = [
+        LogData(1, 1, 0, "", "x"),
+        replace(samples.log(0), body="b" * 150),
+        replace(samples.log(1), body="ü" * 10_000, attributes={"big": "v" * 20_000}),
+        replace(samples.log(2), body={"k": "z" * 300_000}),
+    ]
+    wire = encode_logs(records, samples.RESOURCE)
+    assert wire == reference.encode_logs(records, samples.RESOURCE).SerializeToString()
+    out = ExportLogsServiceRequest.FromString(wire).resource_logs[0].scope_logs[0].log_records
+    assert out[2].body.string_value == "ü" * 10_000 and decode_value(out[3].body) == {"k": "z" * 300_000}
