@@ -22,15 +22,6 @@ log = get_logger()
 
 #: The telemetry pipeline's heaviest imports, in dependency order (see `_run`).
 _PIPELINE_MODULES = (
-    "google.protobuf",
-    "opentelemetry.proto.common.v1.common_pb2",
-    "opentelemetry.proto.resource.v1.resource_pb2",
-    "opentelemetry.proto.trace.v1.trace_pb2",
-    "opentelemetry.proto.metrics.v1.metrics_pb2",
-    "opentelemetry.proto.logs.v1.logs_pb2",
-    "opentelemetry.proto.collector.trace.v1.trace_service_pb2",
-    "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
-    "opentelemetry.proto.collector.logs.v1.logs_service_pb2",
     "extension.exporters.otlp_encode",
     "extension.exporters.factory",
     "extension.processors.processor",

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from extension.config import OtlpSettings, OtlpSignalSettings
 from extension.exporters import http_common
 from extension.exporters.base import KIND_LOGS, KIND_METRICS, KIND_SPANS, ExportResult, combine
-from extension.exporters.otlp_encode import encode_logs, encode_metrics, encode_traces
+from extension.exporters.otlp_encode import encode_logs, encode_metrics, encode_traces, partial_success
 from extension.signals import Resource, Signals
 
 if TYPE_CHECKING:
@@ -30,24 +27,14 @@ if TYPE_CHECKING:
 
 SIGNALS = ("traces", "metrics", "logs")
 _SIGNAL_OF_KIND = {KIND_SPANS: "traces", KIND_METRICS: "metrics", KIND_LOGS: "logs"}
-_RESPONSES: dict[str, Any] = {
-    "traces": ExportTraceServiceResponse,
-    "metrics": ExportMetricsServiceResponse,
-    "logs": ExportLogsServiceResponse,
-}
-_REJECTED_FIELD = {
-    "traces": "rejected_spans",
-    "metrics": "rejected_data_points",
-    "logs": "rejected_log_records",
-}
 
 
 def encode(signal: str, part: Signals, resource: Resource) -> bytes:
     if signal == "traces":
-        return bytes(encode_traces(part.spans, resource).SerializeToString())
+        return encode_traces(part.spans, resource)
     if signal == "metrics":
-        return bytes(encode_metrics(part.metrics, resource).SerializeToString())
-    return bytes(encode_logs(part.logs, resource).SerializeToString())
+        return encode_metrics(part.metrics, resource)
+    return encode_logs(part.logs, resource)
 
 
 def split(signals: Signals) -> list[tuple[str, Signals]]:
@@ -66,13 +53,10 @@ def rejected_count(signal: str, body: bytes, content_type: str) -> tuple[int, st
     if not body or "json" in content_type:
         return 0, ""
     try:
-        response = _RESPONSES[signal].FromString(body)
-    except Exception:
+        rejected, message = partial_success(body)
+    except ValueError:
         return 0, ""
-    if not response.HasField("partial_success"):
-        return 0, ""
-    ps = response.partial_success
-    return int(getattr(ps, _REJECTED_FIELD[signal])), str(ps.error_message)[:200]
+    return rejected, message[:200]
 
 
 class OtlpExporter:

@@ -44,7 +44,7 @@ from extension.sources.telemetry_api.schema import (
 )
 from extension.stats import Stats
 
-_LOG_SOURCES = {EventType.FUNCTION: "function", EventType.EXTENSION: "extension"}
+_FUNCTION, _EXTENSION = EventType.FUNCTION, EventType.EXTENSION
 _INIT_KINDS = {
     EventType.INIT_START: "init",
     EventType.INIT_RUNTIME_DONE: "init",
@@ -122,7 +122,8 @@ class TelemetryProcessor:
         out = _Out()
         for ev in events:
             kind = ev.kind
-            source = _LOG_SOURCES.get(kind) if kind is not None else None
+            # identity tests: hashing an Enum member (a dict lookup) is a Python-level call
+            source = "function" if kind is _FUNCTION else "extension" if kind is _EXTENSION else None
             try:
                 if source is not None:
                     self._log_event(ev, source, now, out)

@@ -37,7 +37,10 @@ def test_build_info_names_the_target(layer: BuiltLayer) -> None:
     assert layer.info["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert layer.info["arch"] == {"aarch64": "arm64"}.get(platform.machine(), platform.machine())
     assert layer.info["grpc"] == "false"
-    assert "aiohttp==" in layer.info["packages"] and "protobuf==" in layer.info["packages"]
+    assert "aiohttp==" in layer.info["packages"]
+    # OTLP is encoded without protobuf (extension/exporters/protowire.py): not shipped any more
+    assert "protobuf==" not in layer.info["packages"]
+    assert "opentelemetry-proto==" not in layer.info["packages"]
     assert "httptools==" in layer.info["packages"]
     assert len(layer.info["inputs"]) == 64
 
@@ -91,7 +94,7 @@ def test_bytecode_is_for_the_target_only_and_covers_every_module(layer: BuiltLay
 
 def test_native_modules_are_for_the_target_architecture(layer: BuiltLayer) -> None:
     native = sorted(layer.private.rglob("*.so"))
-    assert native, "expected compiled dependencies (aiohttp, multidict, protobuf)"
+    assert native, "expected compiled dependencies (aiohttp, multidict)"
     for path in native:
         header = path.read_bytes()[:20]
         assert header[:4] == b"\x7fELF"
@@ -103,10 +106,7 @@ def test_native_modules_load_after_debug_stripping(layer: BuiltLayer) -> None:
     code = (
         "import aiohttp._http_parser, aiohttp._http_writer, multidict._multidict, yarl._quoting_c,"
         " frozenlist._frozenlist, propcache._helpers_c, httptools.parser.parser;"
-        "from google.protobuf.internal import api_implementation;"
-        "from opentelemetry.proto.trace.v1 import trace_pb2;"
-        "assert trace_pb2.TracesData().SerializeToString() == b'';"
-        "print(api_implementation.Type())"
+        "print('loaded')"
     )
     env = {"PATH": os.environ.get("PATH", "")}
     setup = f"import sys; sys.path.insert(0, {str(layer.private)!r}); "
@@ -118,7 +118,7 @@ def test_native_modules_load_after_debug_stripping(layer: BuiltLayer) -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "upb"
+    assert out.stdout.strip() == "loaded"
 
 
 def test_zip_name_follows_the_contract(layer: BuiltLayer) -> None:
