@@ -9,6 +9,10 @@ pace exports), so every check of what arrived is made *before* SHUTDOWN.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,8 @@ from tests.integration.helpers import (
 )
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
 
 EXTENSION = "lambda-sidecar"
 MANAGED = {"AWS_LAMBDA_INITIALIZATION_TYPE": "lambda-managed-instances"}
@@ -316,3 +322,79 @@ def test_real_mode_every_invocation_arrives_attributed(
     # Nothing else arrived, and nothing was sent twice.
     function_logs = [r for r in logs if attrs(r.attributes).get("log.source") == "function"]
     assert len(function_logs) == 2 * len(ids) + len(failing), bodies
+
+
+def test_real_mode_cli_prints_one_line_per_invoke(built_layer: Path, tmp_path: Path) -> None:
+    """`python -m emulator run --managed-instances` with the built layer: one JSON line per
+    invoke on stdout, in the order of the events, and each invocation's span at the receiver."""
+    events = meeting_events(tmp_path, 2, 4)
+    task = make_task(tmp_path, MEETING)
+    with OtlpHttpReceiver() as rx:
+        env = sidecar_env(rx.endpoint, tmp_path, SIDECAR_FLUSH_INTERVAL_SECONDS="3600")
+        argv = [
+            sys.executable, "-m", "emulator", "run", "--opt", str(built_layer), "--task", str(task),
+            "--handler", "app.handler", "--managed-instances", "--concurrency", "2", "--timeout", "60",
+            "--quiet",
+            *(arg for event in events for arg in ("--event", json.dumps(event))),
+            *(arg for key, value in env.items() for arg in ("--env", f"{key}={value}")),
+        ]  # fmt: skip
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OTEL_", "SIDECAR_"))}
+        proc = subprocess.run(argv, cwd=ROOT, env=clean, capture_output=True, text=True, timeout=180)
+        spans = invocation_spans(rx.spans())
+        metrics = rx.metrics()
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["status"] for line in lines] == ["error" if e["fail"] else "success" for e in events]
+    assert [line["response"]["n"] for line in lines if line["status"] == "success"] == [
+        e["n"] for e in events if not e["fail"]
+    ]
+    assert set(spans) == {line["requestId"] for line in lines}
+    assert metric_total(metrics, "faas.invocations") == len(events)
+
+
+INIT_PATHS = {
+    "detected": {},
+    "detection-missed": {"env": {"AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}},
+    "telemetry-api-absent": {"telemetry_api_supported": False},
+    "subscribe-400": {"telemetry_api_refusal": 400},
+    "subscribe-403": {"telemetry_api_refusal": 403},
+    "subscribe-500": {"telemetry_api_refusal": 500},
+}
+
+
+@pytest.mark.parametrize("path", list(INIT_PATHS))
+def test_real_mode_init_never_fails(built_layer: Path, tmp_path: Path, path: str) -> None:
+    """Whatever the Extensions and Telemetry APIs answer in the real mode, the extension stays
+    registered (for SHUTDOWN only) through init and every invocation, and exits only at SHUTDOWN."""
+    switches: dict[str, Any] = dict(INIT_PATHS[path])
+    env = sidecar_env(None, tmp_path, SIDECAR_FLUSH_INTERVAL_SECONDS="0.2", **switches.pop("env", {}))
+    with LambdaEnvironment(
+        built_layer,
+        make_task(tmp_path),
+        "app.handler",
+        env=env,
+        echo_output=quiet,
+        managed_instances=True,
+        concurrency=2,
+        **switches,
+    ) as lam:
+        results = lam.invoke_all([{"n": n, "fail": n == 2} for n in range(4)])
+        lam.spindown()
+        history = lam.extension_history
+        lines = own_lines(lam)
+        events = lam.events
+    assert [r.status for r in results] == ["success", "success", "error", "success"]
+    starts = [e["record"]["phase"] for e in events if e["type"] == "platform.initStart"]
+    assert starts == ["init"]  # never re-initialised: init did not fail
+    init_report = next(e["record"] for e in events if e["type"] == "platform.initReport")
+    assert init_report["status"] == "success"
+    extension = next(e["record"] for e in events if e["type"] == "platform.extension")
+    assert extension["name"] == EXTENSION and extension["events"] == ["SHUTDOWN"]
+    assert len(history) == 1, history  # the only exit is the one at SHUTDOWN
+    outcome = history[0]
+    assert outcome.shutdown_reason == "spindown" and outcome.exit_code == 0 and outcome.exited_before_deadline
+    refused = [line for line in lines if "refused events" in line]
+    assert len(refused) == (1 if path == "detection-missed" else 0), lines
+    without = [line for line in lines if "continuing without telemetry" in line]
+    assert len(without) == (1 if path.startswith(("telemetry", "subscribe")) else 0), lines
+    assert "Traceback" not in "\n".join(lines)
