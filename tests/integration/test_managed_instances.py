@@ -398,3 +398,38 @@ def test_real_mode_init_never_fails(built_layer: Path, tmp_path: Path, path: str
     without = [line for line in lines if "continuing without telemetry" in line]
     assert len(without) == (1 if path.startswith(("telemetry", "subscribe")) else 0), lines
     assert "Traceback" not in "\n".join(lines)
+
+
+def test_real_mode_timeout_reset_loses_nothing(built_layer: Path, tmp_path: Path) -> None:
+    """A timed-out invocation keeps its worker busy, so the environment is reset (SHUTDOWN
+    `timeout`) once the others are done: the extension exports everything it has at that
+    SHUTDOWN, and its successor takes over after the re-init."""
+    with OtlpHttpReceiver() as rx:
+        env = sidecar_env(rx.endpoint, tmp_path, SIDECAR_FLUSH_INTERVAL_SECONDS="3600")
+        with LambdaEnvironment(
+            built_layer,
+            make_task(tmp_path),
+            "app.handler",
+            env=env,
+            echo_output=quiet,
+            managed_instances=True,
+            concurrency=3,
+            timeout_s=10,
+        ) as lam:
+            first = lam.invoke_all([{"n": 0, "sleep": 120}, {"n": 1}, {"n": 2, "fail": True}])
+            second = lam.invoke_all([{"n": 3}, {"n": 4}])
+            lam.spindown()
+            history = lam.extension_history
+        spans = invocation_spans(rx.spans())
+        metrics = rx.metrics()
+    results = first + second
+    assert [r.status for r in results] == ["timeout", "success", "error", "success", "success"]
+    assert [(o.shutdown_reason, o.exit_code, o.exited_before_deadline) for o in history] == [
+        ("timeout", 0, True),
+        ("spindown", 0, True),
+    ]
+    assert set(spans) == {r.request_id for r in results}
+    statuses = [span_attrs(spans[r.request_id])["aws.lambda.status"] for r in results]
+    assert statuses == ["timeout", "success", "error", "success", "success"]
+    assert metric_total(metrics, "faas.invocations") == 5
+    assert metric_total(metrics, "faas.timeouts") == 1
