@@ -93,8 +93,15 @@ class TelemetryProcessor:
         self._style = p.span_style
         self._base = {"faas.name": self._fn}
         self._table = InvocationTable(stats, max_open_invocations)
-        self._redactor = Redactor.from_settings(p.redact_defaults, p.redact_patterns)
-        self._redact = self._redactor.active
+        # The extension's own credentials are secrets the function may print (botocore does):
+        # redacted as exact values even with the default rules off.
+        own_secrets = (
+            settings.aws.secret_access_key,
+            settings.aws.session_token,
+            settings.aws.container_authorization_token,
+            settings.cache.token,
+        )
+        self._redactor = Redactor.from_settings(p.redact_defaults, p.redact_patterns, own_secrets)
         self._logs = LogMapper(p, stats)
         self._health = to_metrics.HealthMetrics(stats)
         self._phases = PhaseTracker(id_generator)
@@ -132,14 +139,15 @@ class TelemetryProcessor:
 
     def _log_event(self, ev: TelemetryEvent, source: str, now: int, out: _Out) -> None:
         record = ev.record
-        if is_self_record(record):
+        # Our own output comes back only in the extension stream: a function's line is never
+        # dropped as ours, whatever it says (it may be logged attacker input).
+        if ev.kind is EventType.EXTENSION and is_self_record(record):
             self._stats.add("filtered", 1, "self_log")
             return
         raw = ev.raw
-        if self._redact:
-            redacted = self._redactor.value(record)
-            if redacted is not record:
-                record, raw = redacted, {**raw, "record": redacted}
+        redacted = self._redactor.value(record)  # always: secrets can be registered at run time
+        if redacted is not record:
+            record, raw = redacted, {**raw, "record": redacted}
         if self._logs_on:
             log = self._logs.record(record, source, ev.time_ns, now, self._table.find, self._current)
             if log is None:

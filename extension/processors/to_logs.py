@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from extension.config import ProcessingSettings
-from extension.log import SELF_JSON_KEY, is_self_line
+from extension.log import is_self_line, is_self_object
 from extension.signals import AttrValue, LogData
 from extension.sources.telemetry_api.schema import parse_time_ns, split_text_line
 from extension.stats import Stats
@@ -79,14 +79,15 @@ def severity_of(level: object) -> tuple[int, str]:
 
 
 def is_self_record(record: object) -> bool:
-    """A line the extension itself wrote (it comes back as an `extension` record)."""
+    """A line the extension itself wrote. Only ask this of `extension` records: the function's
+    own stream is never ours, whatever its lines say."""
     if isinstance(record, str):
         return is_self_line(record)
     if not isinstance(record, dict):
         return False
     # JSON log format: the platform wraps our text lines as {"message": "[lambda-sidecar] ..."}
     message = record.get("message")
-    return SELF_JSON_KEY in record or (isinstance(message, str) and is_self_line(message))
+    return is_self_object(record) or (isinstance(message, str) and is_self_line(message))
 
 
 def min_severity(level_name: str) -> int:
