@@ -10,6 +10,8 @@ because the Start event may be missing from a batch (as in a real timeout captur
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Protocol
 
 from extension.processors.invocations import Invocation
 from extension.processors.phases import Phase
@@ -72,6 +74,31 @@ def _children(
     return spans, events
 
 
+class _Done(Protocol):
+    """What a phase's runtimeDone and report records share (RuntimeDone, Report, PhaseDone)."""
+
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def error_type(self) -> str | None: ...
+    @property
+    def spans(self) -> tuple[PhaseSpan, ...]: ...
+
+
+def _outcome(rd: _Done | None, rep: _Done | None) -> tuple[str | None, str | None]:
+    """(status, errorType): the report's when it has them, else the runtimeDone's."""
+    status = (rep.status if rep is not None else None) or (rd.status if rd is not None else None)
+    error_type = (rep.error_type if rep is not None else None) or (rd.error_type if rd is not None else None)
+    return status, error_type
+
+
+def _with_children(span: SpanData, rd: _Done | None, rep: _Done | None, style: str) -> list[SpanData]:
+    """`span` plus its children (or span events) from the `spans` lists of runtimeDone and report."""
+    entries = (rd.spans if rd is not None else ()) + (rep.spans if rep is not None else ())
+    children, events = _children(entries, span.trace_id, span.span_id, span.sampled, span.status, style)
+    return [replace(span, events=tuple(events)) if events else span, *children]
+
+
 def invocation_spans(
     inv: Invocation,
     function_name: str,
@@ -95,8 +122,7 @@ def invocation_spans(
     end = max(end, start)
 
     attrs: dict[str, AttrValue] = {"faas.invocation_id": inv.request_id, "faas.coldstart": inv.coldstart}
-    status_text = (rep.status if rep is not None else None) or (rd.status if rd is not None else None)
-    error_type = (rep.error_type if rep is not None else None) or (rd.error_type if rd is not None else None)
+    status_text, error_type = _outcome(rd, rep)
     code, err = status_of(status_text, error_type)
     message = ""
     if synthetic_error is not None:
@@ -125,8 +151,6 @@ def invocation_spans(
         if rep.restore_duration_ms is not None:
             attrs["aws.lambda.restore_duration_ms"] = rep.restore_duration_ms
 
-    entries = (rd.spans if rd is not None else ()) + (rep.spans if rep is not None else ())
-    children, events = _children(entries, inv.trace_id, inv.span_id, inv.sampled, code, style)
     parent = SpanData(
         trace_id=inv.trace_id,
         span_id=inv.span_id,
@@ -138,11 +162,10 @@ def invocation_spans(
         status=code,
         status_message=message,
         attributes=attrs,
-        events=tuple(events),
         links=links,
         sampled=inv.sampled,
     )
-    return [parent, *children]
+    return _with_children(parent, rd, rep, style)
 
 
 def _report_attributes(
@@ -175,8 +198,7 @@ def phase_spans(
     if start is None:
         start = end
     end = max(end, start)
-    status_text = (rep.status if rep is not None else None) or (rd.status if rd is not None else None)
-    error_type = (rep.error_type if rep is not None else None) or (rd.error_type if rd is not None else None)
+    status_text, error_type = _outcome(rd, rep)
     code, err = status_of(status_text, error_type)
     message = ""
     if forced_error is not None and code != StatusCode.OK:
@@ -198,8 +220,6 @@ def phase_spans(
             attrs["aws.lambda.runtime_version"] = ph.start.runtime_version
         if ph.start.instance_id:
             attrs["faas.instance"] = ph.start.instance_id
-    entries = (rd.spans if rd is not None else ()) + (rep.spans if rep is not None else ())
-    children, events = _children(entries, ph.trace_id, ph.span_id, ph.sampled, code, style)
     span = SpanData(
         trace_id=ph.trace_id,
         span_id=ph.span_id,
@@ -211,7 +231,6 @@ def phase_spans(
         status=code,
         status_message=message,
         attributes=attrs,
-        events=tuple(events),
         sampled=ph.sampled,
     )
-    return [span, *children]
+    return _with_children(span, rd, rep, style)
