@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING
 
 from emulator import clock, platform_events
 from emulator.model import DEAD_STATES, AgentState, Failure, Invocation, RuntimeState
+from emulator.telemetry import FLUSH_BEFORE_FREEZE_S
 
 if TYPE_CHECKING:
     from emulator.lifecycle import Sandbox
-
-FLUSH_BEFORE_FREEZE_S = 1.0
 
 
 def timeout_payload(request_id: str, timeout_s: float) -> bytes:

@@ -39,10 +39,9 @@ from emulator.notifier import Notifier
 from emulator.processes import LineCallback, ManagedProcess
 from emulator.server import ApiServer
 from emulator.shutdown_phase import shutdown
-from emulator.telemetry import TelemetryHub
+from emulator.telemetry import FLUSH_BEFORE_FREEZE_S, TelemetryHub
 from emulator.tracing import TraceContext
 
-FLUSH_BEFORE_FREEZE_S = 1.0
 FREEZE_CONFIRM_POLLS = 250
 """Bound on waiting for SIGSTOP to take effect (x 2 ms)."""
 OutputCallback = Callable[[str, str], None]
