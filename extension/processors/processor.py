@@ -41,6 +41,7 @@ from extension.sources.telemetry_api.schema import (
     Start,
     Subscription,
     TelemetryEvent,
+    Tracing,
 )
 from extension.stats import Stats
 
@@ -54,6 +55,11 @@ _INIT_KINDS = {
     EventType.RESTORE_REPORT: "restore",
 }
 SUPPRESSED_INIT = ("_OTHER", "init did not report; it was re-run in the invoke phase")
+
+
+def _severity(status: str | None) -> int:
+    """A phase's closing platform line: INFO when it succeeded (or says nothing), else ERROR."""
+    return INFO if status in (None, "success") else ERROR
 
 
 class _Out:
@@ -243,34 +249,31 @@ class TelemetryProcessor:
             self._on_unknown(ev, t, now, out)
 
     def _on_start(self, rec: Start, t: int, now: int, out: _Out) -> None:
-        inv = self._open(rec.request_id)
+        inv = self._open(rec.request_id, rec.tracing)
         if inv is None:
             return
         inv.start, inv.start_ns = rec, t
-        inv.apply_tracing(rec.tracing)
         self._current = inv
         if self._platform_logs:
             out.logs.append(platform_log(lines.start_line(rec), INFO, t, now, inv, inv.request_id))
 
     def _on_runtime_done(self, rec: RuntimeDone, t: int, now: int, out: _Out) -> None:
-        inv = self._open(rec.request_id)
+        inv = self._open(rec.request_id, rec.tracing)
         if inv is None:
             return
         inv.runtime_done, inv.runtime_done_ns = rec, t
-        inv.apply_tracing(rec.tracing)
         if self._metrics_on and not inv.counted:
             out.metrics.extend(to_metrics.runtime_done(rec, t, self._base))
         inv.counted = True
         if self._platform_logs:
-            sev = INFO if rec.status in (None, "success") else ERROR
+            sev = _severity(rec.status)
             out.logs.append(platform_log(lines.end_line(rec.request_id), sev, t, now, inv, inv.request_id))
 
     def _on_report(self, rec: Report, t: int, now: int, out: _Out) -> None:
-        inv = self._open(rec.request_id)
+        inv = self._open(rec.request_id, rec.tracing)
         if inv is None:
             return
         inv.report, inv.report_ns = rec, t
-        inv.apply_tracing(rec.tracing)
         if rec.init_duration_ms is not None:
             inv.coldstart = True
         if self._metrics_on:
@@ -286,18 +289,20 @@ class TelemetryProcessor:
         self._emit_invocation(inv, out)
         self._table.complete(inv)
         if self._platform_logs:
-            sev = INFO if rec.status in (None, "success") else ERROR
+            sev = _severity(rec.status)
             out.logs.append(platform_log(lines.report_line(rec), sev, t, now, inv, inv.request_id))
 
-    def _open(self, request_id: str | None) -> Invocation | None:
-        """The invocation a start/runtimeDone/report belongs to; None without a requestId, or
-        when it is already closed (a late event: counted, ignored)."""
+    def _open(self, request_id: str | None, tracing: Tracing | None) -> Invocation | None:
+        """The invocation a start/runtimeDone/report belongs to, with the event's trace context
+        applied; None without a requestId, or when it is already closed (a late event: counted,
+        ignored)."""
         if request_id is None:
             return None
         inv = self._table.get_or_create(request_id)
         if inv.done:
             self._stats.add("late_events", 1)
             return None
+        inv.apply_tracing(tracing)
         return inv
 
     def _on_phase(
@@ -326,7 +331,7 @@ class TelemetryProcessor:
         if kind == "init":
             self._init_duration_recorded = True
         if self._platform_logs:
-            sev = INFO if rec.status in (None, "success") else ERROR
+            sev = _severity(rec.status)
             out.logs.append(platform_log(lines.phase_report_line(kind, rec), sev, t, now, ph))
 
     def _on_unknown(self, ev: TelemetryEvent, t: int, now: int, out: _Out) -> None:
