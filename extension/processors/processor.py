@@ -17,6 +17,7 @@ from extension.config import Settings
 from extension.processors import platform_lines as lines
 from extension.processors import to_metrics
 from extension.processors.invocations import MAX_OPEN_INVOCATIONS, Invocation, InvocationTable
+from extension.processors.outcome import TIMEOUT_ERROR_TYPE
 from extension.processors.phases import Phase, PhaseTracker
 from extension.processors.redaction import Redactor
 from extension.processors.to_logs import (
@@ -183,7 +184,7 @@ class TelemetryProcessor:
             return out.signals()
         self._shut_down = True
         timeout = reason == "timeout"
-        error_type = "Sandbox.Timedout" if timeout else "Runtime.Crash"
+        error_type = TIMEOUT_ERROR_TYPE if timeout else "Runtime.Crash"
         for inv in self._table.take_open():
             if inv.runtime_done is not None or inv.report is not None:
                 self._emit_invocation(inv, out, end_ns=now_ns)

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from extension.processors.invocations import Invocation
+from extension.processors.outcome import error_type_of
 from extension.processors.phases import Phase
 from extension.processors.xray import derived_id
 from extension.signals import AttrValue, SpanData, SpanEvent, SpanKind, SpanLink, StatusCode
@@ -21,7 +22,6 @@ from extension.sources.telemetry_api.schema import PhaseSpan
 
 MIB = 1024 * 1024
 _CHILD_SALT = b"lsc-child"
-_ERROR_TYPE_BY_STATUS = {"timeout": "Sandbox.Timedout"}
 
 
 def status_of(status: str | None, error_type: str | None) -> tuple[StatusCode, str | None]:
@@ -30,7 +30,7 @@ def status_of(status: str | None, error_type: str | None) -> tuple[StatusCode, s
         return (StatusCode.ERROR, error_type) if error_type else (StatusCode.UNSET, None)
     if status == "success":
         return StatusCode.OK, None
-    return StatusCode.ERROR, error_type or _ERROR_TYPE_BY_STATUS.get(status, status)
+    return StatusCode.ERROR, error_type_of(status, error_type)
 
 
 _MAX_DURATION_MS = 86_400_000.0  # a day: far above Lambda's 15 min, keeps garbage from overflowing
