@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
 from extension.log import SELF_JSON_KEY, SELF_LOG_MARKER
+from extension.processors.redaction import register_secret
 from extension.processors.to_logs import severity_of
 from extension.signals import LogData, Signals
 from extension.stats import Stats
@@ -359,3 +361,16 @@ def test_json_format_objects_redacted_by_key_name_and_depth() -> None:
     assert "not-40-chars" not in text and "also-secret" not in text and "hunter2" not in text
     proc.health_metrics(0)
     assert stats.get("redacted") == 3
+
+
+def test_a_secret_registered_while_running_is_redacted_from_then_on() -> None:
+    """The hook the exporters call with each resolved header secret (`register_secret`)."""
+    proc = processor()
+    secret = f"resolved-header-secret-{uuid.uuid4().hex}"
+    (before,) = proc.process(events([ev("function", T, f"sending with {secret}")])).logs
+    assert before.body == f"sending with {secret}"
+    register_secret(secret)
+    out = proc.process(
+        events([ev("function", T, f"sending with {secret}"), ev("function", T, {"k": secret})])
+    )
+    assert [log.body for log in out.logs] == ["sending with [REDACTED]", {"k": "[REDACTED]"}]
