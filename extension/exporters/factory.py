@@ -4,6 +4,10 @@ Construction does no I/O. A destination whose headers contain secret references 
 `DeferredExporter`: at `start()` it resolves the references through `resolve_secret` (the cache),
 then builds and starts the real exporter. If resolution fails, the destination is disabled with
 one log line naming the reference (never a value) and counted; the extension carries on.
+
+Each exporter module is imported only when its destination is configured: the HTTP client, the
+OTLP encoder and the JSON renderer cost start-up CPU that a configuration without them never
+needs to pay (every cold start pays every import).
 """
 
 from __future__ import annotations
@@ -15,11 +19,7 @@ from dataclasses import replace
 from extension.config import HttpJsonSettings, OtlpSettings, Settings
 from extension.exporters.base import Exporter, ExporterDisabledError, ExportResult
 from extension.exporters.destination import Destination
-from extension.exporters.file import FileExporter
-from extension.exporters.http_json import HttpJsonExporter
-from extension.exporters.otlp import OtlpExporter
 from extension.exporters.secret_refs import CachingResolver, Resolver, SecretRefError, has_refs
-from extension.exporters.stdout import StdoutExporter
 from extension.signals import Resource, Signals
 from extension.stats import Stats
 
@@ -84,6 +84,8 @@ def build_exporter(name: str, settings: Settings, resolve_secret: Resolver | Non
     ex = settings.exporters
     resolver_fn = resolve_secret or _no_resolver
     if name == "otlp" and ex.otlp is not None:
+        from extension.exporters.otlp import OtlpExporter
+
         otlp = ex.otlp
         if any(has_refs(s.headers) for s in (otlp.traces, otlp.metrics, otlp.logs)):
 
@@ -93,6 +95,8 @@ def build_exporter(name: str, settings: Settings, resolve_secret: Resolver | Non
             return DeferredExporter("otlp", OtlpExporter(otlp).accepts, prepare_otlp)
         return OtlpExporter(otlp)
     if name == "http_json" and ex.http_json is not None:
+        from extension.exporters.http_json import HttpJsonExporter
+
         hj = ex.http_json
         if has_refs(hj.headers):
 
@@ -102,8 +106,12 @@ def build_exporter(name: str, settings: Settings, resolve_secret: Resolver | Non
             return DeferredExporter("http_json", HttpJsonExporter(hj).accepts, prepare_http)
         return HttpJsonExporter(hj)
     if name == "stdout":
+        from extension.exporters.stdout import StdoutExporter
+
         return StdoutExporter(ex.stdout.signals, ex.stdout.emf_namespace)
     if name == "file":
+        from extension.exporters.file import FileExporter
+
         return FileExporter(ex.file.path, ex.file.max_bytes)
     return None
 

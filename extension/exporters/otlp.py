@@ -1,52 +1,44 @@
-"""OTLP destination: traces, metrics and logs over `http/protobuf` (aiohttp) or `grpc` (grpc.aio).
+"""OTLP destination: traces, metrics and logs over `http/protobuf` or `grpc` (grpc.aio).
 
 Each signal has its own endpoint, protocol, headers, timeout, compression and CA certificate (the
 standard per-signal `OTEL_EXPORTER_OTLP_<SIGNAL>_*` variables, resolved in config.py). The three
 signals of one batch are sent concurrently and their results combined: when one signal fails,
-only that signal's records are kept for a retry. grpcio is optional in the layer, so it is
-imported only when a signal uses gRPC; without it those signals fail permanently with a clear
-reason while the others still go out.
+only that signal's records are kept for a retry. grpcio is imported only when a signal uses
+gRPC (it costs far more to import than the HTTP client); without it (a layer built without
+gRPC) config validation has already refused the setting, and those signals fail permanently
+with a clear reason while the others still go out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 from typing import TYPE_CHECKING, Any
-
-import aiohttp
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from extension.config import OtlpSettings, OtlpSignalSettings
 from extension.exporters import http_common
 from extension.exporters.base import OTEL_KINDS, ExportResult, combine
 from extension.exporters.otlp_encode import encode_logs, encode_metrics, encode_traces
+from extension.exporters.otlp_response import rejected_count
 from extension.signals import Resource, Signals
 
 if TYPE_CHECKING:
     from extension.exporters.otlp_grpc import GrpcTransport
+    from extension.http.client import HttpClient
 
 SIGNALS = ("traces", "metrics", "logs")
-_RESPONSES: dict[str, Any] = {
-    "traces": ExportTraceServiceResponse,
-    "metrics": ExportMetricsServiceResponse,
-    "logs": ExportLogsServiceResponse,
-}
-_REJECTED_FIELD = {
-    "traces": "rejected_spans",
-    "metrics": "rejected_data_points",
-    "logs": "rejected_log_records",
-}
 
 
 def encode(signal: str, part: Signals, resource: Resource) -> bytes:
+    """The Export*ServiceRequest of `part` as protobuf bytes."""
+    message: Any
     if signal == "traces":
-        return bytes(encode_traces(part.spans, resource).SerializeToString())
-    if signal == "metrics":
-        return bytes(encode_metrics(part.metrics, resource).SerializeToString())
-    return bytes(encode_logs(part.logs, resource).SerializeToString())
+        message = encode_traces(part.spans, resource)
+    elif signal == "metrics":
+        message = encode_metrics(part.metrics, resource)
+    else:
+        message = encode_logs(part.logs, resource)
+    # The encoders return the serialized bytes; protobuf message objects are still accepted.
+    return message if isinstance(message, bytes) else bytes(message.SerializeToString())
 
 
 def split(signals: Signals) -> list[tuple[str, Signals]]:
@@ -60,20 +52,6 @@ def split(signals: Signals) -> list[tuple[str, Signals]]:
     return parts
 
 
-def rejected_count(signal: str, body: bytes, content_type: str) -> tuple[int, str]:
-    """`partial_success` of an OTLP response body: (rejected count, server message)."""
-    if not body or "json" in content_type:
-        return 0, ""
-    try:
-        response = _RESPONSES[signal].FromString(body)
-    except Exception:
-        return 0, ""
-    if not response.HasField("partial_success"):
-        return 0, ""
-    ps = response.partial_success
-    return int(getattr(ps, _REJECTED_FIELD[signal])), str(ps.error_message)[:200]
-
-
 class OtlpExporter:
     """Contract: see `extension.exporters.base.Exporter`."""
 
@@ -82,8 +60,7 @@ class OtlpExporter:
         self.accepts = OTEL_KINDS
         self.settings = settings
         self._per_signal: dict[str, OtlpSignalSettings] = {s: getattr(settings, s) for s in SIGNALS}
-        self._session: aiohttp.ClientSession | None = None
-        self._ssl: dict[str, ssl.SSLContext | None] = {}
+        self._http: HttpClient | None = None
         self._grpc: GrpcTransport | None = None
         self._grpc_error: str | None = None
         self._started = False
@@ -92,11 +69,8 @@ class OtlpExporter:
         if self._started:
             return
         self._started = True
-        for cfg in self._per_signal.values():
-            if cfg.certificate and cfg.certificate not in self._ssl:
-                self._ssl[cfg.certificate] = http_common.ssl_context(cfg.certificate)
         if any(c.protocol == "http/protobuf" for c in self._per_signal.values()):
-            self._session = http_common.new_session()
+            self._http = http_common.new_client()
         if any(c.protocol == "grpc" for c in self._per_signal.values()):
             try:
                 from extension.exporters.otlp_grpc import GrpcTransport
@@ -148,22 +122,27 @@ class OtlpExporter:
     async def _post(
         self, signal: str, body: bytes, cfg: OtlpSignalSettings, timeout_s: float
     ) -> ExportResult:
-        if self._session is None:
-            return ExportResult.permanent("http session not started")
-        data, headers = http_common.compress(body, cfg.compression)
-        headers["Content-Type"] = "application/x-protobuf"
-        headers.update(cfg.headers)
-        ssl_ctx = self._ssl.get(cfg.certificate) if cfg.certificate else None
-        reply = await http_common.post(self._session, cfg.endpoint, data, headers, timeout_s, ssl_ctx)
+        if self._http is None:
+            return ExportResult.permanent("http client not started")
+        headers = {"Content-Type": "application/x-protobuf", **dict(cfg.headers)}
+        reply = await http_common.post(
+            self._http,
+            cfg.endpoint,
+            body,
+            headers,
+            timeout_s,
+            compression=cfg.compression,
+            cafile=cfg.certificate or None,
+        )
         if not reply.result.ok:
             return reply.result
         rejected, message = rejected_count(signal, reply.body, reply.content_type)
         return ExportResult.success(rejected=rejected, reason=message)
 
     async def shutdown(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        client, self._http = self._http, None
+        if client is not None:
+            await client.close()
         grpc, self._grpc = self._grpc, None
         if grpc is not None:
             await grpc.close()

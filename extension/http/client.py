@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -117,11 +117,32 @@ class Route:
     proxy: Origin | None = None
 
 
+class Headers(Mapping[str, str]):
+    """Response headers: names stored in lower case, looked up ignoring case (RFC 9110 §5.1);
+    a repeated header's values joined with ", " (RFC 9110 §5.3)."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self._fields = fields
+
+    def __getitem__(self, name: str) -> str:
+        return self._fields[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._fields!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     status: int
-    #: Lower-case names; repeated headers joined with ", " (RFC 9110 §5.3).
-    headers: Mapping[str, str]
+    headers: Headers
     body: bytes
 
     def header(self, name: str, default: str = "") -> str:
@@ -251,7 +272,7 @@ class _ResponseParser:
                 body = zlib.decompress(body, 47 if "gzip" in encoding else 15)
             except zlib.error as exc:
                 raise ProtocolError(f"cannot decode {encoding} body") from exc
-        return Response(self.status, self.headers, body)
+        return Response(self.status, Headers(self.headers), body)
 
 
 class _Connection:
@@ -418,7 +439,12 @@ async def _dial(route: Route) -> _Connection:
     origin, first_hop = route.origin, route.proxy or route.origin
     tls = origin.scheme == "https"
     direct_tls = tls and route.proxy is None
-    context = tls_context(route.cafile) if tls else None
+    try:
+        context = tls_context(route.cafile) if tls else None
+    except OSError as exc:  # ssl.SSLError included: a missing or malformed CA bundle
+        raise InvalidRequestError(
+            f"cannot load the CA bundle {route.cafile!r} ({type(exc).__name__})"
+        ) from exc
     try:
         if direct_tls:
             reader, writer = await asyncio.open_connection(
