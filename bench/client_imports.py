@@ -62,9 +62,7 @@ def main() -> int:
     print(f"median of {args.runs} runs, python3 -E -S -B {sys.version.split()[0]}")
     print(f"{'case':<24} {'CPU ms':>8} {'RSS MB':>8} {'+CPU ms':>8} {'+RSS MB':>8}")
     for name, (cpu, rss) in results.items():
-        print(
-            f"{name:<24} {cpu * 1000:8.0f} {rss:8.1f} {(cpu - base_cpu) * 1000:8.0f} {rss - base_rss:8.1f}"
-        )
+        print(f"{name:<24} {cpu * 1000:8.0f} {rss:8.1f} {(cpu - base_cpu) * 1000:8.0f} {rss - base_rss:8.1f}")
     return 0
 
 

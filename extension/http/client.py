@@ -231,6 +231,8 @@ class _ResponseParser:
             raise ProtocolError(str(exc.__context__ or exc)) from exc
         except httptools.HttpParserError as exc:
             raise ProtocolError(f"invalid HTTP response: {exc}") from exc
+        except httptools.HttpParserUpgrade as exc:  # we never ask to switch protocols
+            raise ProtocolError("unexpected protocol upgrade") from exc
 
     def on_message_begin(self) -> None:
         if self.complete:

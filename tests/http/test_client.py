@@ -224,7 +224,14 @@ async def test_malformed_and_oversized_answers_are_protocol_errors() -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000)
         await writer.drain()
 
-    for handler in (garbage, large):
+    async def upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nxx"
+        )
+        await writer.drain()
+
+    for handler in (garbage, large, upgrade):
         async with RawServer(handler) as server:
             client = HttpClient(max_body=1000)
             with pytest.raises(ProtocolError):
