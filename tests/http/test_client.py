@@ -419,8 +419,9 @@ async def test_plain_http_builds_no_tls_context(monkeypatch: pytest.MonkeyPatch)
 class ConnectProxy:
     """A minimal real CONNECT proxy: opens the tunnel, then copies bytes both ways."""
 
-    def __init__(self, refuse: bool = False) -> None:
+    def __init__(self, refuse: bool = False, aliases: dict[str, str] | None = None) -> None:
         self.refuse = refuse
+        self.aliases = aliases or {}
         self.tunnels: list[bytes] = []
         self._server: asyncio.Server | None = None
 
@@ -434,7 +435,8 @@ class ConnectProxy:
             return
         self.tunnels.append(target)
         host, port = target.rsplit(b":", 1)
-        up_reader, up_writer = await asyncio.open_connection(host.decode().strip("[]"), int(port))
+        name = host.decode().strip("[]")
+        up_reader, up_writer = await asyncio.open_connection(self.aliases.get(name, name), int(port))
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         await writer.drain()
 
