@@ -18,6 +18,7 @@ from extension.http.client import (
     ConnectError,
     ConnectionClosedError,
     HttpClient,
+    HttpClientError,
     InvalidRequestError,
     Origin,
     ProtocolError,
@@ -514,3 +515,59 @@ async def test_http_through_a_proxy_uses_absolute_form() -> None:
         assert seen[0].startswith(b"GET http://backend.invalid:8080/p?q=1 HTTP/1.1\r\n")
         assert b"\r\nHost: backend.invalid:8080\r\n" in seen[0]
         await client.close()
+
+
+async def test_idle_connections_past_the_idle_timeout_are_not_reused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async with RawServer(handler) as server:
+        client = HttpClient(idle_timeout_s=0.0)  # every pooled connection is already too old
+        for _ in range(3):
+            assert (await client.request("GET", server.url, timeout_s=WAIT_S)).body == b"ok"
+        assert server.connections == 3
+        await server.wait_closed_count(2)  # the expired ones were closed, not leaked
+        await client.close()
+        await server.wait_closed_count(3)
+
+
+async def test_waiting_for_a_connection_counts_against_the_timeout() -> None:
+    arrived = asyncio.Event()
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        arrived.set()
+        await reader.read()
+
+    async with RawServer(hang) as server:
+        client = HttpClient(max_connections=1)
+        first = asyncio.create_task(client.request("GET", server.url, timeout_s=None))
+        async with asyncio.timeout(WAIT_S):
+            await arrived.wait()
+        with pytest.raises(TimeoutError):  # never got the only connection
+            await client.request("GET", server.url, timeout_s=0.05)
+        assert server.connections == 1
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await server.wait_closed_count(1)
+        await client.close()
+
+
+async def test_a_closed_client_refuses_requests() -> None:
+    client = HttpClient()
+    await client.close()
+    with pytest.raises(HttpClientError):
+        await client.request("GET", "http://127.0.0.1:9/", timeout_s=1)
+
+
+async def test_missing_ca_bundle_is_an_invalid_request(tmp_path: Path) -> None:
+    client = HttpClient()
+    with pytest.raises(InvalidRequestError):
+        await client.request(
+            "GET", "https://127.0.0.1:9/", cafile=str(tmp_path / "none.pem"), timeout_s=WAIT_S
+        )
+    await client.close()
