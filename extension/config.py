@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 T = TypeVar("T")
 
@@ -44,6 +44,11 @@ AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"  #: botocore's global endpoint override (L
 AWS_ENDPOINT_URL_SECRETS_MANAGER = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
 AWS_ENDPOINT_URL_SSM = "AWS_ENDPOINT_URL_SSM"
 AWS_ENDPOINT_URL_APPCONFIGDATA = "AWS_ENDPOINT_URL_APPCONFIGDATA"
+# Outbound proxies (the AWS SDKs' and curl's convention; the lower-case names are read too, the
+# upper-case one wins). `http://host:port` only; gRPC channels read these variables themselves.
+HTTPS_PROXY = "HTTPS_PROXY"  #: proxy for https destinations (CONNECT tunnel). Default: none.
+HTTP_PROXY = "HTTP_PROXY"  #: proxy for http destinations. Default: none.
+NO_PROXY = "NO_PROXY"  #: comma list of hosts, .domains, host:port, IPs, CIDRs, or `*`: go direct.
 
 # OpenTelemetry standard
 OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"  #: service.name; default: the function name.
@@ -336,6 +341,15 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class ProxySettings:
+    """Outbound proxies as (host, port); loopback destinations never use them."""
+
+    https: tuple[str, int] | None = None
+    http: tuple[str, int] | None = None
+    no_proxy: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     function: FunctionInfo
     disabled: bool
@@ -349,6 +363,7 @@ class Settings:
     cache: CacheSettings
     aws: AwsSettings
     warnings: tuple[str, ...] = field(default=())
+    proxy: ProxySettings = field(default=ProxySettings())
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,6 +651,27 @@ def _cache(r: _Reader) -> CacheSettings:
     )
 
 
+def parse_proxy_url(value: str) -> tuple[str, int]:
+    """`http://host[:port]` (or a bare `host:port`) -> (host, port); port 80 when absent."""
+    parts = urlsplit(value if "://" in value else f"http://{value}")
+    if parts.scheme.lower() != "http":
+        raise ValueError("only http:// proxies are supported")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("proxy credentials are not supported")
+    if parts.path not in ("", "/") or parts.query or not parts.hostname:
+        raise ValueError("expected http://host:port")
+    return parts.hostname, parts.port or 80  # .port raises ValueError when out of range
+
+
+def _proxy(r: _Reader) -> ProxySettings:
+    no_proxy = (r.raw(NO_PROXY, NO_PROXY.lower()) or ("", ""))[1]
+    return ProxySettings(
+        https=r.get((HTTPS_PROXY, HTTPS_PROXY.lower()), None, parse_proxy_url, "an http://host:port proxy"),
+        http=r.get((HTTP_PROXY, HTTP_PROXY.lower()), None, parse_proxy_url, "an http://host:port proxy"),
+        no_proxy=tuple(e.strip().lower() for e in no_proxy.split(",") if e.strip()),
+    )
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     """Resolve every setting from `env` (normally `os.environ`); ConfigError names each bad variable."""
     r = _Reader(env)
@@ -714,6 +750,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         cache=_cache(r),
         aws=aws,
         warnings=tuple(r.warnings),
+        proxy=_proxy(r),
     )
     if r.problems:
         raise ConfigError(list(dict.fromkeys(r.problems)))  # a shared variable is reported once

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -26,6 +26,7 @@ from extension.http.client import (
     ConnectionClosedError,
     HttpClient,
     HttpClientError,
+    Origin,
     StaleConnectionError,
 )
 
@@ -168,9 +169,16 @@ def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
 class AwsClient:
     """Signed calls to Secrets Manager, SSM and AppConfigData over one pooled HTTP client."""
 
-    def __init__(self, aws: AwsSettings, *, max_connections: int = 8) -> None:
+    def __init__(
+        self,
+        aws: AwsSettings,
+        *,
+        max_connections: int = 8,
+        proxy_for: Callable[[Origin], Origin | None] | None = None,
+    ) -> None:
         self._aws = aws
         self._max_connections = max_connections
+        self._proxy_for = proxy_for
         self._http: HttpClient | None = None
         self._credentials_lock = asyncio.Lock()
         self._container_credentials: tuple[Credentials, float] | None = None
@@ -227,7 +235,7 @@ class AwsClient:
 
     def _client(self) -> HttpClient:
         if self._http is None or self._http.closed:
-            self._http = HttpClient(max_connections=self._max_connections)
+            self._http = HttpClient(max_connections=self._max_connections, proxy_for=self._proxy_for)
         return self._http
 
     async def close(self) -> None:

@@ -28,6 +28,7 @@ from extension.cache.server import MAX_INFLIGHT, AppConfigEndpoint, Limiter, Sec
 from extension.cache.sockets import BoundSockets
 from extension.cache.store import CacheStore, Lookup, StoreLimits
 from extension.config import AppConfigTarget, Settings
+from extension.http.proxy import proxy_rules
 from extension.log import get_logger
 from extension.stats import Stats
 
@@ -63,9 +64,10 @@ class CacheService:
             refresh_fraction=cache.refresh_ahead_fraction,
             negative_ttl_s=cache.negative_ttl_s,
         )
-        self.client = AwsClient(settings.aws, max_connections=max(cache.max_connections, 2))
+        proxy = proxy_rules(settings.proxy)
+        self.client = AwsClient(settings.aws, max_connections=max(cache.max_connections, 2), proxy_for=proxy)
         self.appconfig_client = AwsClient(
-            settings.aws, max_connections=max(cache.appconfig_max_connections, 2)
+            settings.aws, max_connections=max(cache.appconfig_max_connections, 2), proxy_for=proxy
         )
         self.secrets = SecretsManagerProvider(self.client, self._timeouts[SECRETS])
         self.ssm = SsmProvider(self.client, self._timeouts[SSM])

@@ -85,26 +85,30 @@ def build_exporter(name: str, settings: Settings, resolve_secret: Resolver | Non
     resolver_fn = resolve_secret or _no_resolver
     if name == "otlp" and ex.otlp is not None:
         from extension.exporters.otlp import OtlpExporter
+        from extension.http.proxy import proxy_rules
 
-        otlp = ex.otlp
+        otlp, proxy = ex.otlp, proxy_rules(settings.proxy)
         if any(has_refs(s.headers) for s in (otlp.traces, otlp.metrics, otlp.logs)):
 
             async def prepare_otlp() -> Exporter:
-                return OtlpExporter(await resolve_otlp(otlp, CachingResolver(resolver_fn)))
+                resolved = await resolve_otlp(otlp, CachingResolver(resolver_fn))
+                return OtlpExporter(resolved, proxy_for=proxy)
 
             return DeferredExporter("otlp", OtlpExporter(otlp).accepts, prepare_otlp)
-        return OtlpExporter(otlp)
+        return OtlpExporter(otlp, proxy_for=proxy)
     if name == "http_json" and ex.http_json is not None:
         from extension.exporters.http_json import HttpJsonExporter
+        from extension.http.proxy import proxy_rules
 
-        hj = ex.http_json
+        hj, proxy = ex.http_json, proxy_rules(settings.proxy)
         if has_refs(hj.headers):
 
             async def prepare_http() -> Exporter:
-                return HttpJsonExporter(await resolve_http_json(hj, CachingResolver(resolver_fn)))
+                resolved = await resolve_http_json(hj, CachingResolver(resolver_fn))
+                return HttpJsonExporter(resolved, proxy_for=proxy)
 
             return DeferredExporter("http_json", HttpJsonExporter(hj).accepts, prepare_http)
-        return HttpJsonExporter(hj)
+        return HttpJsonExporter(hj, proxy_for=proxy)
     if name == "stdout":
         from extension.exporters.stdout import StdoutExporter
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from extension.exporters.base import ExportResult
@@ -22,6 +23,7 @@ from extension.http.client import (
     HttpClient,
     HttpClientError,
     InvalidRequestError,
+    Origin,
     ProtocolError,
     StaleConnectionError,
     TlsVerificationError,
@@ -61,9 +63,12 @@ def classify_status(status: int, retry_after: str | None) -> ExportResult:
     return ExportResult.permanent(f"http {status}")
 
 
-def new_client() -> HttpClient:
+ProxyFor = Callable[[Origin], Origin | None]
+
+
+def new_client(proxy_for: ProxyFor | None = None) -> HttpClient:
     """One pooled client per exporter (no I/O until the first request)."""
-    return HttpClient(max_connections=MAX_CONNECTIONS)
+    return HttpClient(max_connections=MAX_CONNECTIONS, proxy_for=proxy_for)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,16 +54,23 @@ def render(part: Signals, resource: Resource, raw: bool) -> bytes:
 class HttpJsonExporter:
     """Contract: see `extension.exporters.base.Exporter`."""
 
-    def __init__(self, settings: HttpJsonSettings, name: str = "http_json") -> None:
+    def __init__(
+        self,
+        settings: HttpJsonSettings,
+        name: str = "http_json",
+        *,
+        proxy_for: http_common.ProxyFor | None = None,
+    ) -> None:
         self.name = name
         self.settings = settings
         self.raw = settings.format == "raw"
         self.accepts = frozenset({KIND_RAW}) if self.raw else OTEL_KINDS
         self._http: HttpClient | None = None
+        self._proxy_for = proxy_for
 
     async def start(self) -> None:
         if self._http is None:
-            self._http = http_common.new_client()
+            self._http = http_common.new_client(self._proxy_for)
 
     async def export(self, signals: Signals, resource: Resource, timeout_s: float) -> ExportResult:
         try:

@@ -55,12 +55,15 @@ def split(signals: Signals) -> list[tuple[str, Signals]]:
 class OtlpExporter:
     """Contract: see `extension.exporters.base.Exporter`."""
 
-    def __init__(self, settings: OtlpSettings, name: str = "otlp") -> None:
+    def __init__(
+        self, settings: OtlpSettings, name: str = "otlp", *, proxy_for: http_common.ProxyFor | None = None
+    ) -> None:
         self.name = name
         self.accepts = OTEL_KINDS
         self.settings = settings
         self._per_signal: dict[str, OtlpSignalSettings] = {s: getattr(settings, s) for s in SIGNALS}
         self._http: HttpClient | None = None
+        self._proxy_for = proxy_for
         self._grpc: GrpcTransport | None = None
         self._grpc_error: str | None = None
         self._started = False
@@ -70,7 +73,7 @@ class OtlpExporter:
             return
         self._started = True
         if any(c.protocol == "http/protobuf" for c in self._per_signal.values()):
-            self._http = http_common.new_client()
+            self._http = http_common.new_client(self._proxy_for)
         if any(c.protocol == "grpc" for c in self._per_signal.values()):
             try:
                 from extension.exporters.otlp_grpc import GrpcTransport

@@ -1,45 +1,20 @@
-"""Outbound proxy rules from the conventional `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` values.
+"""Which outbound proxy an origin is reached through (`HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`).
 
-The same conventions the AWS SDKs, curl and Go's `net/http` follow: `HTTPS_PROXY` for https
-origins (reached through a CONNECT tunnel), `HTTP_PROXY` for http origins (absolute-form
-requests), upper- or lower-case names, and `NO_PROXY`: a comma-separated list of host names
-(matching the name and its subdomains; a leading `.` or `*.` is ignored), `host:port` entries,
-IP addresses, CIDR ranges, or `*` for everything. As in Go, loopback destinations are never
-proxied. Only `http://` proxies without credentials are supported; anything else is refused
-with a clear error rather than silently sent direct.
-
-Pure functions over a mapping: `config.py` reads the environment and hands the values here.
+The conventions of the AWS SDKs, curl and Go's `net/http`: the https proxy for https origins
+(reached through a CONNECT tunnel), the http proxy for http origins (absolute-form requests),
+and `NO_PROXY`: host names (matching the name and its subdomains; a leading `.` or `*.` is
+ignored), `host:port` entries, IP addresses, CIDR ranges, or `*` for everything. As in Go,
+loopback destinations are never proxied. `config.py` reads and validates the variables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from extension.http.client import InvalidRequestError, Origin, split_url
-
-#: Variable names, in order of precedence for each role.
-HTTPS_PROXY_NAMES = ("HTTPS_PROXY", "https_proxy")
-HTTP_PROXY_NAMES = ("HTTP_PROXY", "http_proxy")
-NO_PROXY_NAMES = ("NO_PROXY", "no_proxy")
+from extension.config import ProxySettings
+from extension.http.client import Origin
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
-
-
-def parse_proxy_url(value: str) -> Origin:
-    """`http://host[:port]` → the proxy's origin; ValueError for other schemes or credentials."""
-    text = value.strip()
-    if "://" not in text:
-        text = f"http://{text}"  # curl's convention for a bare host:port
-    try:
-        origin, target = split_url(text)
-    except InvalidRequestError as exc:
-        raise ValueError(f"not a usable proxy URL ({exc})") from None
-    if origin.scheme != "http":
-        raise ValueError("only http:// proxies are supported")
-    if target not in ("/", ""):
-        raise ValueError("a proxy URL has no path")
-    return origin
 
 
 def _is_loopback(host: str) -> bool:
@@ -89,34 +64,11 @@ class ProxyRules:
             return None
         return proxy
 
-    @property
-    def active(self) -> bool:
-        return self.http is not None or self.https is not None
 
-
-def _first(env: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str] | None:
-    for name in names:
-        value = env.get(name, "").strip()
-        if value:
-            return name, value
-    return None
-
-
-def rules_from(env: Mapping[str, str]) -> tuple[ProxyRules, list[str]]:
-    """The proxy rules of `env` and the problems found (each naming its variable)."""
-    problems: list[str] = []
-    proxies: dict[str, Origin | None] = {"http": None, "https": None}
-    for role, names in (("https", HTTPS_PROXY_NAMES), ("http", HTTP_PROXY_NAMES)):
-        found = _first(env, names)
-        if found is None:
-            continue
-        name, value = found
-        try:
-            proxies[role] = parse_proxy_url(value)
-        except ValueError as exc:
-            problems.append(f"{name}: {exc}")
-    no_proxy_value = _first(env, NO_PROXY_NAMES)
-    entries = tuple(
-        e.strip().lower() for e in (no_proxy_value[1] if no_proxy_value else "").split(",") if e.strip()
-    )
-    return ProxyRules(proxies["http"], proxies["https"], entries), problems
+def proxy_rules(settings: ProxySettings) -> ProxyRules | None:
+    """The rules for `HttpClient(proxy_for=...)`; None when no proxy is configured."""
+    https = Origin("http", *settings.https) if settings.https else None
+    http = Origin("http", *settings.http) if settings.http else None
+    if https is None and http is None:
+        return None
+    return ProxyRules(http, https, settings.no_proxy)

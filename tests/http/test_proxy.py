@@ -8,31 +8,44 @@ from pathlib import Path
 
 import pytest
 
-from extension.http.client import HttpClient, Origin
-from extension.http.proxy import ProxyRules, parse_proxy_url, rules_from
+from extension.config import ConfigError, from_env
+from extension.exporters.factory import build_exporter
+from extension.http.client import Origin
+from extension.http.proxy import ProxyRules, proxy_rules
+from tests.exporters import samples
 from tests.http.test_client import WAIT_S, ConnectProxy, read_request
 
 PROXY = Origin("http", "proxy.internal", 3128)
 
 
+def rules(env: dict[str, str]) -> ProxyRules | None:
+    return proxy_rules(from_env(env).proxy)
+
+
 def test_variables_and_precedence() -> None:
-    rules, problems = rules_from(
-        {"HTTPS_PROXY": "http://proxy.internal:3128", "http_proxy": "proxy.internal:8080", "no_proxy": "x"}
+    r = rules(
+        {"HTTPS_PROXY": "http://proxy.internal:3128", "http_proxy": "proxy.internal:8080", "no_proxy": "X"}
     )
-    assert problems == []
-    assert rules.https == PROXY and rules.http == Origin("http", "proxy.internal", 8080)
-    assert rules.no_proxy == ("x",)
-    upper_wins, _ = rules_from({"HTTPS_PROXY": "http://a:1", "https_proxy": "http://b:2"})
-    assert upper_wins.https == Origin("http", "a", 1)
-    assert rules_from({})[0] == ProxyRules() and not ProxyRules().active
+    assert r is not None and r.https == PROXY and r.http == Origin("http", "proxy.internal", 8080)
+    assert r.no_proxy == ("x",)
+    upper_wins = rules({"HTTPS_PROXY": "http://a:1", "https_proxy": "http://b:2"})
+    assert upper_wins is not None and upper_wins.https == Origin("http", "a", 1)
+    assert rules({}) is None and rules({"NO_PROXY": "*"}) is None
 
 
-def test_bad_proxy_values_are_reported_with_their_variable() -> None:
-    rules, problems = rules_from({"HTTPS_PROXY": "https://secure-proxy:443", "HTTP_PROXY": "http://u:p@h:1"})
-    assert rules.https is None and rules.http is None
-    assert [p.split(":")[0] for p in problems] == ["HTTPS_PROXY", "HTTP_PROXY"]
-    with pytest.raises(ValueError):
-        parse_proxy_url("http://proxy:3128/path")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HTTPS_PROXY", "https://secure-proxy:443"),
+        ("HTTP_PROXY", "http://user:pw@proxy:3128"),
+        ("https_proxy", "http://proxy:3128/path"),
+        ("HTTPS_PROXY", "http://proxy:99999"),
+    ],
+)
+def test_bad_proxy_values_fail_the_configuration_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        from_env({name: value})
+    assert any(p.startswith(f"{name}=") for p in info.value.problems), info.value.problems
 
 
 @pytest.mark.parametrize(
@@ -56,14 +69,16 @@ def test_bad_proxy_values_are_reported_with_their_variable() -> None:
     ],
 )
 def test_no_proxy_matching(no_proxy: str, url_host: str, port: int, bypass: bool) -> None:
-    rules, _ = rules_from({"HTTPS_PROXY": "http://proxy.internal:3128", "NO_PROXY": no_proxy})
-    assert rules(Origin("https", url_host, port)) == (None if bypass else PROXY)
+    r = rules({"HTTPS_PROXY": "http://proxy.internal:3128", "NO_PROXY": no_proxy})
+    assert r is not None
+    assert r(Origin("https", url_host, port)) == (None if bypass else PROXY)
 
 
 def test_scheme_selects_the_proxy() -> None:
-    rules, _ = rules_from({"HTTPS_PROXY": "http://proxy.internal:3128"})
-    assert rules(Origin("https", "a.example", 443)) == PROXY
-    assert rules(Origin("http", "a.example", 80)) is None
+    r = rules({"HTTPS_PROXY": "http://proxy.internal:3128"})
+    assert r is not None
+    assert r(Origin("https", "a.example", 443)) == PROXY
+    assert r(Origin("http", "a.example", 80)) is None
 
 
 def cert_for(name: str, directory: Path) -> tuple[str, str]:
@@ -100,33 +115,43 @@ def cert_for(name: str, directory: Path) -> tuple[str, str]:
     return str(certfile), str(keyfile)
 
 
-async def test_https_request_follows_the_rules_through_a_connect_proxy(tmp_path: Path) -> None:
-    """`backend.test` (a reserved name that never resolves) is known only to the proxy, which
-    maps it to the loopback server: the request can only succeed through the CONNECT tunnel,
-    with TLS verified end to end against the name."""
+async def test_otlp_export_goes_through_the_configured_https_proxy(tmp_path: Path) -> None:
+    """Configuration -> factory -> exporter -> client -> a real CONNECT proxy. `backend.test` (a
+    reserved name that never resolves) is known only to the proxy, which maps it to the loopback
+    server: the export can only succeed through the tunnel, TLS verified against the name."""
     cert, key = cert_for("backend.test", tmp_path)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    heads: list[bytes] = []
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head, _ = await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(head) + head)
-        await writer.drain()
+    async def collector(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, _ = await read_request(reader)
+            heads.append(head)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n"
+            )
+            await writer.drain()
 
-    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ctx)
+    server = await asyncio.start_server(collector, "127.0.0.1", 0, ssl=ctx)
     port = server.sockets[0].getsockname()[1]
     try:
         async with ConnectProxy(aliases={"backend.test": "127.0.0.1"}) as proxy:
-            env = {"HTTPS_PROXY": f"http://127.0.0.1:{proxy.origin.port}", "NO_PROXY": "direct.test"}
-            rules, problems = rules_from(env)
-            assert problems == []
-            client = HttpClient(proxy_for=rules)
-            resp = await client.request(
-                "POST", f"https://backend.test:{port}/t", cafile=cert, timeout_s=WAIT_S
-            )
-            assert resp.body.startswith(b"POST /t HTTP/1.1\r\nHost: backend.test:")
-            assert proxy.tunnels == [f"backend.test:{port}".encode()]
-            assert rules(Origin("https", "direct.test", port)) is None  # NO_PROXY: direct
-            await client.close()
+            env = {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"https://backend.test:{port}",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE": cert,
+                "HTTPS_PROXY": f"http://127.0.0.1:{proxy.origin.port}",
+                "NO_PROXY": "direct.test",
+            }
+            exporter = build_exporter("otlp", from_env(env), None)
+            assert exporter is not None
+            await exporter.start()
+            try:
+                result = await exporter.export(samples.signals(), samples.RESOURCE, WAIT_S)
+            finally:
+                await exporter.shutdown()
+            assert result.ok, result.reason
+            assert {h.split(b" ")[1] for h in heads} == {b"/v1/traces", b"/v1/metrics", b"/v1/logs"}
+            assert proxy.tunnels and set(proxy.tunnels) == {f"backend.test:{port}".encode()}
     finally:
         server.close()
