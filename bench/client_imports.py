@@ -3,7 +3,8 @@
     python -m bench.client_imports [--runs 9] [--path build/layer/lambda-sidecar]
 
 Each case runs in a fresh `python3 -E -S -B` (as the layer's launcher starts the extension) with
-only the layer's private folder on `sys.path`; CPU (user+sys) and max RSS come from `os.wait4`,
+the layer's private folder first on `sys.path` (then this interpreter's site-packages, where
+aiohttp comes from now that the layer no longer ships it); CPU (user+sys) and max RSS come from `os.wait4`,
 i.e. getrusage of that one child. Prints the median of `--runs` runs per case, and the cost of
 each case above plain `import asyncio` (which every variant pays).
 """
@@ -15,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +39,8 @@ CASES = {
 
 def measure(code: str, path: Path) -> tuple[float, float]:
     """(CPU seconds, max RSS in MB) of one fresh interpreter running `code`."""
-    setup = f"import sys\nsys.path.insert(0, {str(path)!r})\nsys.path.insert(1, {str(ROOT)!r})\n"
+    paths = [str(path), str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    setup = f"import sys\nsys.path[:0] = {paths!r}\n"
     proc = subprocess.Popen([sys.executable, "-E", "-S", "-B", "-c", setup + code])
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

@@ -39,6 +39,7 @@ def test_build_info_names_the_target(layer: BuiltLayer) -> None:
     assert layer.info["grpc"] == "true"
     for package in ("httptools==", "grpcio==", "protobuf=="):
         assert package in layer.info["packages"], package
+    assert "aiohttp==" not in layer.info["packages"], "aiohttp serves the emulator and tests only"
     assert len(layer.info["inputs"]) == 64
 
 
