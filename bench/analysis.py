@@ -43,10 +43,9 @@ _APP_MODULES = (
     "aiohttp.client",
     "aiohttp.web",
     "asyncio",
-    "google.protobuf",
     "extension.exporters.factory",
+    "extension.exporters.otlp_encode",
     "extension.sources.telemetry_api.listener",
-    "opentelemetry.proto.logs.v1.logs_pb2",
 )
 
 
@@ -335,8 +334,8 @@ def _memory(mem: dict[str, Any]) -> str:
         f"interpreter with `http.client`, holds {f(nu['rss_final_mb'])} MB. RSS grows during the "
         "first few hundred invokes and then stays flat (see the plot): allocator and buffer warm-up "
         f"rather than a leak; growth from invoke {sc['growth_from_invoke']:,} to the end: "
-        f"{f(sc['growth_mb'], 2)} MB. The bulk is imported code: aiohttp (client and web server), "
-        "asyncio, protobuf's upb runtime and the OTLP message classes. The same lazy imports that "
+        f"{f(sc['growth_mb'], 2)} MB. The bulk is imported code: aiohttp (client and web server) "
+        "and asyncio (OTLP is encoded without protobuf since 2026-12-07). The same lazy imports that "
         "would shorten the first invoke (no `aiohttp.web`, exporters loaded per destination) are what "
         "would bring it under 45 MB with margin.\n"
     )

@@ -8,7 +8,7 @@ prefetched from moto, which runs in its own process) measures inside the functio
 - in its init (module import): one read of a prefetched secret and one of a secret that is not
   prefetched, with the `X-Cache` header of each (`hit`: the prefetch had finished; `miss` with
   no upstream call of its own: the read waited for the prefetch in flight). The extension's
-  AWS calls go through a counting proxy (tests/support/fault_proxy.py), which tells the two apart;
+  AWS calls go through a counting proxy (emulator/backends/fault_proxy.py), which tells the two apart;
 - per invoke, N reads of a cached secret with urllib (a new connection per call, as AWS
   documents), N with one `requests.Session` (keep-alive), and N direct boto3
   `get_secret_value` calls to moto (the baseline a cache replaces; an AWS region is further away).
@@ -50,7 +50,7 @@ def run(
     reads = reads or (100 if quick else 300)
     lat: dict[str, list[float]] = {"urllib": [], "requests_session": [], "boto3_direct": []}
     init_reads: dict[str, list[dict[str, Any]]] = {"prefetched": [], "not_prefetched": []}
-    from tests.support.fault_proxy import FaultProxy
+    from emulator.backends.fault_proxy import FaultProxy
 
     upstream_calls: list[dict[str, int]] = []
     init_ms: list[float] = []

@@ -31,6 +31,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,19 @@ from bench.common import (
     MINIMAL_FN,
     NULL_LAYER,
     RESULTS,
+    TRANSLATE_MB,
+    ExitSampler,
     Moto,
     Sink,
     baseline_env,
+    billed_s_for_cpu,
     empty_opt,
     ensure_layer,
     extension_overhead_ms,
     free_port,
     log,
+    pct,
+    proc_tree_cpu_s,
     ratio,
     rotated,
     sidecar_env,
@@ -64,6 +70,14 @@ FIRST_INVOKE = (
     "caller_ms",
     "first_response_ms",
 )
+#: Per cold start, of each extension's process (and children) from /proc: CPU seconds from launch
+#: until it is back in `/event/next` after the first invoke (and, for lambda-sidecar, after its
+#: first export reached the receiver), CPU seconds until it exited at SHUTDOWN, and VmHWM (MB).
+COSTS = ("cpu_first_s", "cpu_shutdown_s", "hwm_mb")
+EXTENSIONS = ("null", "sidecar")
+EXTENSION_NAMES = {"null": "null-extension", "sidecar": "lambda-sidecar"}
+#: How long to wait for lambda-sidecar's first export after the first invoke.
+FIRST_EXPORT_WAIT_S = 5.0
 _READY = re.compile(r"ready: registered in ([\d.]+) ms, started in ([\d.]+) ms")
 _PREFETCH = re.compile(r"cache prefetch: (\d+) ok, (\d+) failed in ([\d.]+) ms")
 #: Summaries of the last full runs (see `append_history`).
@@ -83,6 +97,8 @@ def init_durations(rounds: int) -> dict[str, Any]:
     prefetch_ms: list[float] = []
     prefetch_after_phase = 0
     lines: list[str] = []
+    costs: dict[str, dict[str, list[float]]] = {m: {c: [] for c in EXTENSIONS} for m in COSTS}
+    first_export_seen = 0
 
     def capture(source: str, line: str) -> None:
         if source == "lambda-sidecar":
@@ -104,11 +120,12 @@ def init_durations(rounds: int) -> dict[str, Any]:
             for c in CONFIGS:
                 lams[c].start()  # first cold start of each: warms the page cache, not counted
                 lams[c].invoke({})
+                lams[c].spindown()
             for r in range(rounds):
                 for c in rotated(CONFIGS, r):
                     lam = lams[c]
-                    lam.spindown()
                     lines.clear()
+                    exports_before = int(sink.stats()["requests"])
                     result = lam.invoke({})
                     init = lam.events_of("platform.initReport")[-1]["record"]
                     report = lam.events_of("platform.report")[-1]["record"]
@@ -141,6 +158,23 @@ def init_durations(rounds: int) -> dict[str, Any]:
                             if m := _PREFETCH.search(line):
                                 prefetch_ok.append(int(m.group(1)))
                                 prefetch_ms.append(float(m.group(3)))
+                    if c != "none":
+                        pid = lam.pids[EXTENSION_NAMES[c]]
+                        wait_for = exports_before if c == "sidecar" else -1
+
+                        def exported_past(n: int = wait_for) -> bool:
+                            return int(sink.stats()["requests"]) > n
+
+                        cpu_first, exported = _cpu_back_in_next(pid, exported_past)
+                        sampler = ExitSampler(pid)
+                        lam.spindown()
+                        cpu_shutdown, hwm_mb = sampler.finish()
+                        costs["cpu_first_s"][c].append(cpu_first)
+                        costs["cpu_shutdown_s"][c].append(cpu_shutdown)
+                        costs["hwm_mb"][c].append(hwm_mb)
+                        first_export_seen += exported if c == "sidecar" else 0
+                    else:
+                        lam.spindown()
                 last = ", ".join(f"{c}={samples[c][-1]:.0f}" for c in CONFIGS)
                 log(f"cold start round {r + 1}/{rounds}: {last} ms")
         finally:
@@ -160,6 +194,10 @@ def init_durations(rounds: int) -> dict[str, Any]:
         # line (and the prefetch) may come after that invoke's phase is over
         "prefetch_ms": summary(prefetch_ms),
         "prefetch_finished_after_first_invoke": prefetch_after_phase,
+        "extension_cost_samples": costs,
+        "extension_cost": {m: {c: summary(v) for c, v in per.items()} for m, per in costs.items()},
+        "first_export_seen": first_export_seen,
+        "translated": translate(costs, first),
     }
     med = {c: out["summary"][c]["median"] for c in CONFIGS}
     out["ratios"] = {
@@ -173,9 +211,54 @@ def init_durations(rounds: int) -> dict[str, Any]:
     return out
 
 
-def _paired(a: list[float], b: list[float]) -> float:
-    from bench.common import pct
+def _cpu_back_in_next(pid: int, exported: Callable[[], bool]) -> tuple[float, bool]:
+    """(CPU seconds, export seen) once `exported()` holds (or after FIRST_EXPORT_WAIT_S) and the
+    process is asleep with its CPU time unchanged over 50 ms: back in its `/event/next` long poll
+    (the invoke phase is over, so it has called it; this waits out work it does around that)."""
+    deadline = time.monotonic() + FIRST_EXPORT_WAIT_S
+    seen = exported()
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+        seen = exported()
+    before = proc_tree_cpu_s(pid)
+    settle_until = time.monotonic() + 2.0
+    while time.monotonic() < settle_until:
+        time.sleep(0.05)
+        now = proc_tree_cpu_s(pid)
+        if now == before and _state(pid) == "S":
+            break
+        before = now
+    return before, seen
 
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "?"
+
+
+def translate(
+    costs: dict[str, dict[str, list[float]]], first: dict[str, dict[str, list[float]]]
+) -> dict[str, Any]:
+    """The median extension CPU per cold start as billed wall seconds at 128 / 512 / 1,769 MB
+    (CPU share = memory / 1,769 MB), next to the billed init + first invoke measured here (on a
+    machine where each process may use a whole core)."""
+    out: dict[str, Any] = {}
+    for mb in TRANSLATE_MB:
+        row: dict[str, Any] = {}
+        for c in CONFIGS:
+            cpu_first = pct(costs["cpu_first_s"][c], 50) if c in costs["cpu_first_s"] else 0.0
+            cpu_shutdown = pct(costs["cpu_shutdown_s"][c], 50) if c in costs["cpu_shutdown_s"] else 0.0
+            row[c] = {
+                "cpu_first_billed_s": billed_s_for_cpu(cpu_first, mb),
+                "cpu_shutdown_billed_s": billed_s_for_cpu(cpu_shutdown, mb),
+            }
+        out[str(mb)] = row
+    return out
+
+
+def _paired(a: list[float], b: list[float]) -> float:
     return pct([x / y for x, y in zip(a, b, strict=True) if y], 50)
 
 

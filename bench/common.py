@@ -211,6 +211,92 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()  # [0] is field 3 (state) of proc(5)
+
+
+def descendants(pid: int) -> list[int]:
+    """Live descendants of `pid` (scans /proc: ppid is field 4 of /proc/<pid>/stat)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None:
+                parents[int(entry.name)] = int(fields[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def proc_tree_cpu_s(pid: int, children: list[int] | None = None) -> float:
+    """CPU seconds of a process and its children: its utime + stime, the cutime + cstime of the
+    children it has waited for, and utime + stime of its live descendants (`children`, scanned
+    when not given). NaN when the process is gone. /proc counts in clock ticks (10 ms)."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return float("nan")
+    ticks = sum(int(v) for v in fields[11:15])
+    for child in descendants(pid) if children is None else children:
+        child_fields = _stat_fields(child)
+        if child_fields is not None:
+            ticks += int(child_fields[11]) + int(child_fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class ExitSampler:
+    """Polls a process (and the descendants it had when sampling started) until it exits: the last
+    CPU seconds and VmHWM seen are its figures at exit (the emulator reaps the process, so /proc
+    has nothing afterwards). Polling every `period_s` costs little next to the 10 ms ticks."""
+
+    def __init__(self, pid: int, period_s: float = 0.002) -> None:
+        import threading
+
+        self.pid = pid
+        self.cpu_s = proc_tree_cpu_s(pid)
+        self.hwm_kb = proc_status_kb(pid).get("VmHWM", 0)
+        self._children = descendants(pid)
+        self._period = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="exit-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            cpu = proc_tree_cpu_s(self.pid, self._children)
+            if cpu != cpu:  # NaN: gone
+                return
+            hwm = proc_status_kb(self.pid).get("VmHWM", 0)
+            self.cpu_s = max(self.cpu_s, cpu)
+            self.hwm_kb = max(self.hwm_kb, hwm)
+            self._stop.wait(self._period)
+
+    def finish(self, timeout_s: float = 30.0) -> tuple[float, float]:
+        """(CPU seconds, VmHWM MB) once the process is gone (or after `timeout_s`)."""
+        self._thread.join(timeout_s)
+        self._stop.set()
+        return self.cpu_s, self.hwm_kb / 1024
+
+
+#: Lambda allocates CPU in proportion to memory: one full vCPU at 1,769 MB
+#: (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+FULL_CPU_MB = 1769
+TRANSLATE_MB = (128, 512, 1769)
+
+
+def billed_s_for_cpu(cpu_s: float, memory_mb: int) -> float:
+    """Wall seconds a function of `memory_mb` needs for `cpu_s` of CPU (its share: memory / 1,769 MB)."""
+    return cpu_s / (min(memory_mb, FULL_CPU_MB) / FULL_CPU_MB)
+
+
 # ---- backends ----------------------------------------------------------------------------------
 
 
@@ -306,7 +392,7 @@ class Moto:
 
 
 def boto3_client(url: str) -> Any:
-    import boto3  # type: ignore[import-untyped]
+    import boto3
 
     return boto3.client(
         "secretsmanager",

@@ -93,6 +93,7 @@ class Doc:
         me = init["sidecar_self_reported"]
         b = self.body
         b.append("## 1. Cold start\n")
+        self.cold_start_cost(init)
         b.append(
             "Init Duration (`platform.initReport.metrics.durationMs`) of `sample_functions/minimal`, each "
             "configuration cold-started once per round, rounds alternating the order. lambda-sidecar runs "
@@ -183,6 +184,90 @@ class Doc:
             f"/ null extension {x(lrr['sidecar_vs_null'])}.\n"
         )
         b.append("![cold start](img/cold_start.png)\n")
+
+    def cold_start_cost(self, init: dict[str, Any]) -> None:
+        """What one cold start costs the function (issue 13): CPU, memory, time, billed time."""
+        cost = init.get("extension_cost")
+        if not cost:
+            return
+        fi, s = init["first_invoke"], init["summary"]
+        cpu_first, cpu_down, hwm = cost["cpu_first_s"], cost["cpu_shutdown_s"], cost["hwm_mb"]
+        ov, bl = fi["extension_overhead_ms"], fi["billed_ms"]
+        side_cpu = cpu_down["sidecar"]["median"]
+        ratio = s["sidecar"]["median"] / s["none"]["median"]
+        self.target(
+            "Extension CPU per cold start (launch → SHUTDOWN)",
+            "≤ 0.15 s",
+            f"{f(side_cpu, 2)} s (null extension {f(cpu_down['null']['median'], 2)} s)",
+            side_cpu <= 0.15,
+            f"+{f(side_cpu - 0.15, 2)} s" if side_cpu > 0.15 else "",
+        )
+        self.target(
+            "Extension max RSS per cold start (VmHWM)",
+            "≤ 30 MB",
+            f"{f(hwm['sidecar']['median'])} MB (null extension {f(hwm['null']['median'])} MB)",
+            hwm["sidecar"]["median"] <= 30,
+        )
+        self.target(
+            "First-invoke `extensionOverhead`",
+            "median ≤ 30 ms",
+            f"{f(ov['sidecar']['median'], 0)} ms (null extension {f(ov['null']['median'], 0)} ms)",
+            ov["sidecar"]["median"] <= 30,
+        )
+        self.target(
+            "Init Duration vs no extension (issue 13)",
+            "≤ 1.25×",
+            f"{x(ratio)} ({f(s['sidecar']['median'], 0)} vs {f(s['none']['median'], 0)} ms)",
+            ratio <= 1.25,
+        )
+        b = self.body
+        b.append(
+            "**What a cold start costs the function.** Same cold starts as the tables below (minimal "
+            "function, one invoke, default configuration: OTLP/HTTP to a healthy receiver, cache on with two "
+            "prefetched secrets). Extension CPU = utime + stime from `/proc/<pid>/stat` of the extension "
+            "process and its children (the whole process tree; 10 ms clock ticks), read once the extension "
+            "is back in `/event/next` after the first invoke and -- for lambda-sidecar -- after its first "
+            f"export reached the receiver ({init.get('first_export_seen', 0)} of {ov['sidecar']['n']} cold "
+            "starts; otherwise after a 5 s wait), and at SHUTDOWN (polled every 2 ms until the process "
+            "exited); max RSS = `VmHWM` of `/proc/<pid>/status` at exit. Medians:\n"
+        )
+        b.append(
+            "| per cold start | no extension | null extension | lambda-sidecar |\n| --- | ---: | ---: | ---: |"
+        )
+        rows = (
+            ("extension CPU, launch → back in `/event/next` after invoke 1 + first export (s)", cpu_first, 2),
+            ("extension CPU, launch → SHUTDOWN (s)", cpu_down, 2),
+            ("extension max RSS (VmHWM, MB)", hwm, 1),
+        )
+        for label, per, nd in rows:
+            b.append(f"| {label} | – | {f(per['null']['median'], nd)} | {f(per['sidecar']['median'], nd)} |")
+        for label, per, nd in (
+            ("first-invoke `extensionOverhead` (ms)", ov, 0),
+            ("Init Duration (ms)", s, 0),
+            ("billed init + first invoke (ms)", bl, 0),
+        ):
+            row = " | ".join(f(per[c]["median"], nd) for c in CONFIG_LABELS)
+            b.append(f"| {label} | {row} |")
+        b.append("")
+        b.append(
+            "On Lambda, CPU is proportional to memory: one vCPU at 1,769 MB, so a function of M MB gets "
+            "M / 1,769 of a core ([AWS](https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html)). "
+            "The extension CPU above, translated (computed, not measured: CPU-seconds / share = wall seconds "
+            "of billed time that CPU needs at that size, during which the environment takes no other request):\n"
+        )
+        b.append(
+            "| function memory | CPU share | null extension: CPU → SHUTDOWN as billed s | lambda-sidecar: to "
+            "`/event/next` after invoke 1 | lambda-sidecar: → SHUTDOWN | lambda-sidecar − null |\n"
+            "| ---: | ---: | ---: | ---: | ---: | ---: |"
+        )
+        for mb, row in init["translated"].items():
+            side, null = row["sidecar"], row["null"]
+            b.append(
+                f"| {mb} MB | {f(min(int(mb), 1769) / 1769, 3)} | {f(null['cpu_shutdown_billed_s'], 2)} s | "
+                f"{f(side['cpu_first_billed_s'], 2)} s | {f(side['cpu_shutdown_billed_s'], 2)} s | "
+                f"{f(side['cpu_shutdown_billed_s'] - null['cpu_shutdown_billed_s'], 2)} s |"
+            )
+        b.append("")
 
     def overhead(self) -> None:
         d = self.r["overhead"]

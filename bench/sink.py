@@ -1,6 +1,6 @@
 """A counting OTLP/HTTP receiver run as a separate process (`python -m bench.sink`).
 
-The receiver of `tests/support/otlp_receivers.py` decodes real protobuf; here it runs in its
+The receiver of `emulator/backends/otlp_receivers.py` decodes real protobuf; here it runs in its
 own process so that decoding never competes for the GIL with the emulator thread that takes the
 timings. It keeps counts, not requests (memory stays flat over 10,000 invokes), can answer
 slowly (`delay`), and is driven over stdin/stdout, one command per line:
@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests.support.otlp_receivers import OtlpHttpReceiver, Received, _Behaviour
+from emulator.backends.otlp_receivers import Behaviour, OtlpHttpReceiver, Received
 
 MARKER = "bench-line"
 
@@ -65,7 +65,7 @@ class CountingReceiver(OtlpHttpReceiver):
                     self.duplicates += 1  # an export retried after the answer was lost
                 seen.add(number)
 
-    def _next_behaviour(self) -> tuple[_Behaviour, threading.Event]:
+    def _next_behaviour(self) -> tuple[Behaviour, threading.Event]:
         if self.delay_s > 0:
             time.sleep(self.delay_s)  # one handler thread per connection: only this request waits
         return super()._next_behaviour()

@@ -1,9 +1,11 @@
 """Command line: ``python -m emulator run --opt DIR --task DIR --handler MOD.FUNC [...]``.
 
 Runs init, one invoke per ``--event`` (default one ``{}``), then SHUTDOWN(spindown). stdout
-carries only one JSON line per invoke (``requestId``, ``status``, ``response``); function and
-extension output goes to stderr prefixed by its source. Exit 0 whenever the environment ran,
-whatever the invokes returned; argparse reports bad arguments with exit 2.
+carries only one JSON line per invoke (``requestId``, ``status``, ``response``), in the order of
+the events; function and extension output goes to stderr prefixed by its source. With
+``--managed-instances`` the events are dispatched concurrently, up to ``--concurrency`` at once.
+Exit 0 whenever the environment ran, whatever the invokes returned; argparse reports bad
+arguments with exit 2.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emulator.config import DEFAULT_FUNCTION_NAME, DEFAULT_REGION, INIT_TIMEOUT_S
+from emulator.config import DEFAULT_CONCURRENCY, DEFAULT_FUNCTION_NAME, DEFAULT_REGION, INIT_TIMEOUT_S
 from emulator.environment import LambdaEnvironment
 
 
@@ -57,8 +59,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--telemetry-log", type=Path, help="write every Telemetry API event as JSON lines")
     run.add_argument("--function-name", default=DEFAULT_FUNCTION_NAME)
     run.add_argument("--region", default=DEFAULT_REGION)
-    run.add_argument("--init-timeout", type=float, default=INIT_TIMEOUT_S, help=argparse.SUPPRESS)
+    run.add_argument(
+        "--init-timeout",
+        type=float,
+        default=INIT_TIMEOUT_S,
+        help=f"init time limit in seconds (default {INIT_TIMEOUT_S:g})",
+    )
     run.add_argument("--quiet", action="store_true", help="do not echo function/extension output")
+    run.add_argument(
+        "--cpu-share",
+        action="store_true",
+        help="limit the processes to the CPU share of --memory (memory/1769 of a CPU) with a cgroup quota",
+    )
+    run.add_argument(
+        "--managed-instances",
+        action="store_true",
+        help="Lambda Managed Instances: concurrent invokes in one environment, SHUTDOWN-only extensions",
+    )
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"invocations in flight at once with --managed-instances (default {DEFAULT_CONCURRENCY})",
+    )
     return parser
 
 
@@ -85,14 +108,19 @@ def main(argv: list[str] | None = None) -> int:
             region=args.region,
             init_timeout_s=args.init_timeout,
             echo_output=not args.quiet,
+            managed_instances=args.managed_instances,
+            concurrency=args.concurrency,
+            cpu_share=args.cpu_share,
         )
     except ValueError as exc:
         parser.error(str(exc))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with env:
-            for event in events:
-                result = env.invoke(event)
+            if args.cpu_share and env.cpu_share_problem is not None:
+                sys.stderr.write(f"emulator: cannot enforce the CPU share: {env.cpu_share_problem}\n")
+            results = env.invoke_all(events) if args.managed_instances else map(env.invoke, events)
+            for result in results:
                 line = {"requestId": result.request_id, "status": result.status, "response": result.response}
                 sys.stdout.write(json.dumps(line) + "\n")
                 sys.stdout.flush()

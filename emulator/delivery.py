@@ -14,16 +14,14 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from emulator import clock
 from emulator.events import Event
+from emulator.logs_format import to_logs_api
 from emulator.subscription import Subscription
-
-if TYPE_CHECKING:
-    from emulator.telemetry import TelemetryHub
 
 RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.4)
 """Backoff between attempts; after the last one the batch is dropped."""
@@ -33,14 +31,33 @@ CAP_FACTOR = 4
 SLOW_REASON = "Some logs were dropped because the downstream consumer is slower than the logs production rate"
 
 
+class DeliveryHost(Protocol):
+    """What a subscriber needs from the hub that feeds it (:class:`emulator.telemetry.TelemetryHub`)."""
+
+    @property
+    def log_format_json(self) -> bool: ...
+
+    @property
+    def cap_bytes(self) -> int | None: ...
+
+    @property
+    def thawed(self) -> asyncio.Event:
+        """Set while the environment runs; delivery waits while it is frozen."""
+        ...
+
+    def record(self, event: Event) -> None:
+        """Add an event the subscriber produced (``platform.logsDropped``) to the recorded log."""
+        ...
+
+
 class Subscriber:
     """The buffer and delivery task of one extension's subscription."""
 
     def __init__(
-        self, name: str, sub: Subscription, hub: TelemetryHub, session: aiohttp.ClientSession
+        self, name: str, subscription: Subscription, hub: DeliveryHost, session: aiohttp.ClientSession
     ) -> None:
         self.name = name
-        self.sub = sub
+        self.subscription = subscription
         self.delivered_batches = 0
         self.delivered_records = 0
         self.dropped_records_total = 0
@@ -60,20 +77,23 @@ class Subscriber:
         self._task = asyncio.create_task(self._run())
 
     # ---- intake ----------------------------------------------------------------------------
-    def reconfigure(self, sub: Subscription) -> None:
-        self.sub = sub
+    def reconfigure(self, subscription: Subscription) -> None:
+        self.subscription = subscription
         self._wake.set()
 
     def _cap_bytes(self) -> int:
-        return self._hub.cap_bytes or CAP_FACTOR * self.sub.max_bytes
+        return self._hub.cap_bytes or CAP_FACTOR * self.subscription.max_bytes
 
     def offer(self, event: Event) -> None:
         """Buffer ``event`` if this subscriber wants it; drop it if the buffer is over its cap."""
-        if self._closed or event.category not in self.sub.types:
+        if self._closed or event.category not in self.subscription.types:
             return
         for item in self._convert(event):
             size = len(json.dumps(item))
-            if self._bytes + size > self._cap_bytes() or len(self._items) >= CAP_FACTOR * self.sub.max_items:
+            if (
+                self._bytes + size > self._cap_bytes()
+                or len(self._items) >= CAP_FACTOR * self.subscription.max_items
+            ):
                 self._count_drop(1, size, SLOW_REASON)
                 continue
             self._items.append((item, size, clock.mono()))
@@ -82,11 +102,9 @@ class Subscriber:
         self._wake.set()
 
     def _convert(self, event: Event) -> list[dict[str, Any]]:
-        if self.sub.api == "logs":
-            from emulator.logs_api import to_logs_api
-
-            return to_logs_api(event, self.sub.schema)
-        return [event.as_dict(string_records=not self.sub.json_records(self._hub.log_format_json))]
+        if self.subscription.api == "logs":
+            return to_logs_api(event, self.subscription.schema)
+        return [event.as_dict(string_records=not self.subscription.json_records(self._hub.log_format_json))]
 
     def _count_drop(self, records: int, size: int, reason: str) -> None:
         self._dropped_records += records
@@ -118,8 +136,8 @@ class Subscriber:
     def _ready(self) -> bool:
         return (
             self._flush_requested
-            or len(self._items) >= self.sub.max_items
-            or self._bytes >= self.sub.max_bytes
+            or len(self._items) >= self.subscription.max_items
+            or self._bytes >= self.subscription.max_bytes
         )
 
     async def _run(self) -> None:
@@ -132,7 +150,7 @@ class Subscriber:
                 continue
             while not self._ready():
                 oldest = self._items[0][2] if self._items else clock.mono()
-                remaining = oldest + self.sub.timeout_ms / 1000.0 - clock.mono()
+                remaining = oldest + self.subscription.timeout_ms / 1000.0 - clock.mono()
                 if remaining <= 0:
                     break
                 self._wake.clear()
@@ -165,9 +183,9 @@ class Subscriber:
             )
             self._hub.record(dropped)
             self._dropped_records = self._dropped_bytes = 0
-            if "platform" in self.sub.types:
+            if "platform" in self.subscription.types:
                 batch.append(dropped.as_dict())
-        while self._items and len(batch) < self.sub.max_items and size < self.sub.max_bytes:
+        while self._items and len(batch) < self.subscription.max_items and size < self.subscription.max_bytes:
             item, item_size, _ = self._items.popleft()
             self._bytes -= item_size
             batch.append(item)
@@ -184,17 +202,19 @@ class Subscriber:
             await self._hub.thawed.wait()
             if self._closed:
                 return "subscriber closed"
-            error = await (self._send_tcp(batch) if self.sub.protocol == "TCP" else self._send_http(body))
+            error = await (
+                self._send_tcp(batch) if self.subscription.protocol == "TCP" else self._send_http(body)
+            )
             if error is None:
                 return None
         return error
 
     async def _send_http(self, body: bytes) -> str | None:
-        assert self.sub.url is not None
+        assert self.subscription.url is not None
         try:
             async with self._session.request(
-                self.sub.method,
-                self.sub.url,
+                self.subscription.method,
+                self.subscription.url,
                 data=body,
                 headers={"Content-Type": "application/json"},
                 timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S),
@@ -211,7 +231,7 @@ class Subscriber:
             writer = self._tcp
             if writer is None:
                 _, opened = await asyncio.wait_for(
-                    asyncio.open_connection("127.0.0.1", self.sub.port), POST_TIMEOUT_S
+                    asyncio.open_connection("127.0.0.1", self.subscription.port), POST_TIMEOUT_S
                 )
                 self._tcp = writer = opened
             writer.write(b"".join(json.dumps(item).encode() + b"\n" for item in batch))

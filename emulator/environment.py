@@ -13,13 +13,21 @@ import concurrent.futures
 import json
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from emulator.config import DEFAULT_FUNCTION_NAME, DEFAULT_REGION, INIT_TIMEOUT_S, FunctionConfig
-from emulator.lifecycle import EnvState, Sandbox
-from emulator.model import ExtensionOutcome, InvokeResult
+from emulator.config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_FUNCTION_NAME,
+    DEFAULT_REGION,
+    INIT_TIMEOUT_S,
+    FunctionConfig,
+)
+from emulator.cpu_quota import CpuQuota
+from emulator.lifecycle import Sandbox
+from emulator.model import ExtensionOutcome, Invocation, InvokeResult
+from emulator.state import EnvState
 from emulator.tracing import TraceContext
 
 T = TypeVar("T")
@@ -38,6 +46,11 @@ class LambdaEnvironment:
     the API server and runs init (a failed init is retried inside the first invoke, as Lambda
     does); ``env.invoke(event)`` runs one invocation and returns when its invoke phase is over
     (runtime and every extension back in ``next``); ``env.spindown()`` sends SHUTDOWN(spindown).
+
+    ``managed_instances=True`` emulates Lambda Managed Instances: ``concurrency`` runtime
+    processes, SHUTDOWN-only extensions, no freeze; ``env.invoke_all(events)`` runs the events
+    concurrently, up to ``concurrency`` at a time (``invoke()`` may also be called from several
+    threads at once).
     """
 
     def __init__(
@@ -58,6 +71,11 @@ class LambdaEnvironment:
         echo_output: OutputEcho = True,
         telemetry_api_supported: bool = True,
         telemetry_api_refusal: int | None = None,
+        extension_events: tuple[str, ...] = ("INVOKE", "SHUTDOWN"),
+        register_refusals: tuple[int, ...] = (),
+        managed_instances: bool = False,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        cpu_share: bool = False,
     ) -> None:
         self.config = FunctionConfig(
             opt_dir=Path(opt_dir).resolve(),
@@ -74,6 +92,11 @@ class LambdaEnvironment:
             subscriber_cap_bytes=subscriber_cap_bytes,
             telemetry_api_supported=telemetry_api_supported,
             telemetry_api_refusal=telemetry_api_refusal,
+            extension_events=extension_events,
+            register_refusals=register_refusals,
+            managed_instances=managed_instances,
+            concurrency=concurrency,
+            cpu_share=cpu_share,
         )
         if echo_output is True:
             self._echo: Callable[[str, str], None] | None = _stderr_echo
@@ -160,8 +183,19 @@ class LambdaEnvironment:
         """
         body = payload if payload is not None else json.dumps({} if event is None else event).encode()
         trace = TraceContext(value=trace_header, span_id=TraceContext.new().span_id) if trace_header else None
-        inv = self._call(self.sandbox.invoke(body, trace))
-        return inv.result()
+        invocation = self._call(self.sandbox.invoke(body, trace))
+        return invocation.result()
+
+    def invoke_all(self, events: Sequence[Any]) -> list[InvokeResult]:
+        """Invoke once per event, concurrently (up to ``concurrency`` at a time on Managed
+        Instances, one after the other otherwise); results in the order of ``events``."""
+        payloads = [json.dumps({} if event is None else event).encode() for event in events]
+        invocations = self._call(self._invoke_all(payloads))
+        return [invocation.result() for invocation in invocations]
+
+    async def _invoke_all(self, payloads: list[bytes]) -> list[Invocation]:
+        sandbox = self.sandbox
+        return list(await asyncio.gather(*(sandbox.invoke(payload) for payload in payloads)))
 
     def spindown(self) -> None:
         """SHUTDOWN(spindown) now; the next ``invoke()`` cold-starts a new environment."""
@@ -171,31 +205,31 @@ class LambdaEnvironment:
     @property
     def events(self) -> list[dict[str, Any]]:
         """Every Telemetry API event produced so far, as ``{"time", "type", "record"}``."""
-        return list(self.sandbox.hub.events)
+        return list(self.sandbox.env.hub.events)
 
     def events_of(self, type_: str) -> list[dict[str, Any]]:
         """The recorded events of one type (e.g. ``"platform.report"``)."""
-        return [e for e in self.sandbox.hub.events if e["type"] == type_]
+        return [event for event in self.sandbox.env.hub.events if event["type"] == type_]
 
     @property
     def extension_outcomes(self) -> dict[str, ExtensionOutcome]:
         """Per extension name, how it fared in the most recent environment that shut down."""
-        return dict(self.sandbox.outcomes)
+        return dict(self.sandbox.env.outcomes)
 
     @property
     def extension_history(self) -> list[ExtensionOutcome]:
         """Outcomes of every environment so far (one entry per extension per shutdown/reset)."""
-        return list(self.sandbox.outcome_history)
+        return list(self.sandbox.env.outcome_history)
 
     @property
     def runtime_api(self) -> str:
         """``127.0.0.1:<port>`` (the value of ``AWS_LAMBDA_RUNTIME_API``)."""
-        return self.sandbox.runtime_api
+        return self.sandbox.env.runtime_api
 
     @property
     def output_lines(self) -> list[tuple[str, str]]:
         """Captured ``(source, line)`` pairs; source is ``"function"`` or the extension's name."""
-        return list(self.sandbox.output_lines)
+        return list(self.sandbox.env.output_lines)
 
     @property
     def pids(self) -> dict[str, int]:
@@ -203,13 +237,23 @@ class LambdaEnvironment:
         return self._call(self._pids())
 
     async def _pids(self) -> dict[str, int]:
-        return {p.name: p.pid for p in self.sandbox.live_processes()}
+        return {process.name: process.pid for process in self.sandbox.env.live_processes()}
+
+    @property
+    def cpu_quota(self) -> CpuQuota | None:
+        """The cgroup enforcing the CPU share (``cpu_share=True``), None when not enforced."""
+        return self.sandbox.env.cpu_quota
+
+    @property
+    def cpu_share_problem(self) -> str | None:
+        """Why ``cpu_share=True`` could not be enforced on this machine (None when it is)."""
+        return self.sandbox.cpu_share_problem
 
     @property
     def frozen(self) -> bool:
-        return self.sandbox.frozen
+        return self.sandbox.env.frozen
 
     @property
     def initialized(self) -> bool:
         """True when the environment is initialised and idle (not cold, not reset)."""
-        return self.sandbox.state == EnvState.READY
+        return self.sandbox.env.state == EnvState.READY

@@ -1,10 +1,11 @@
-"""Process environments of the runtime and of extensions (spec section 2.2).
+"""Process environments of the runtime and of extensions.
 
 The runtime gets the full function environment; extensions get the same minus runtime-only
 variables and every variable starting with ``_``. Neither inherits the emulator's own
 environment (only ``PATH`` and ``LD_LIBRARY_PATH``), so tests see what Lambda would give them.
 Extensions must not see the emulator's virtualenv: a private ``lang/bin`` directory (like
 ``/var/lang/bin``) whose ``python3`` sees only the standard library comes first on ``PATH``.
+https://docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ def make_lang_bin(root: Path) -> Path:
 def _host_path(lang_bin: Path) -> str:
     """Host PATH without the emulator's virtualenv, behind the private lang/bin."""
     venv_bin = str(Path(sys.prefix) / "bin") if sys.prefix != sys.base_prefix else None
-    parts = [p for p in os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep) if p]
-    parts = [p for p in parts if p != venv_bin and p != str(lang_bin)]
+    parts = [
+        entry for entry in os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep) if entry
+    ]
+    parts = [entry for entry in parts if entry not in (venv_bin, str(lang_bin))]
     return os.pathsep.join([str(lang_bin), *parts])
 
 
@@ -85,7 +88,7 @@ def function_env(config: FunctionConfig, runtime_api: str, lang_bin: Path) -> di
         "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": config.initialization_type,
         "AWS_REGION": config.region,
         "AWS_DEFAULT_REGION": config.region,
         "AWS_ACCESS_KEY_ID": "AKIAEMULATOREXAMPLE",
@@ -109,6 +112,9 @@ def function_env(config: FunctionConfig, runtime_api: str, lang_bin: Path) -> di
             ]
         ),
     }
+    if config.managed_instances:
+        env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(config.concurrency)
+        env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"  # the default there; the user's env may override it
     if "LD_LIBRARY_PATH" in os.environ:
         env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
     user = dict(config.env)

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from emulator.lifecycle import Sandbox
-    from emulator.model import Agent
+from emulator.model import Agent
+from emulator.state import EnvironmentState
 
 ID_HEADER = "Lambda-Extension-Identifier"
 _ERROR_TYPE_RE = re.compile(r"^(Runtime|Function)\.[A-Z][a-zA-Z]+$")
@@ -31,7 +29,7 @@ def accepted() -> web.Response:
 
 
 def normalize_error_type(header: str | None) -> str:
-    """Platform bookkeeping keeps only ``(Runtime|Function).Reason`` values (spec 1.3)."""
+    """Platform bookkeeping keeps only ``(Runtime|Function).Reason`` values (the Runtime API error types)."""
     if header and _ERROR_TYPE_RE.match(header):
         return header
     if header and header.startswith("Function."):
@@ -39,7 +37,7 @@ def normalize_error_type(header: str | None) -> str:
     return "Runtime.Unknown"
 
 
-def lookup_agent(request: web.Request, sandbox: Sandbox) -> Agent | web.Response:
+def lookup_agent(request: web.Request, env: EnvironmentState) -> Agent | web.Response:
     """The extension named by ``Lambda-Extension-Identifier``, or the 403 to answer."""
     value = request.headers.get(ID_HEADER)
     if not value:
@@ -50,7 +48,7 @@ def lookup_agent(request: web.Request, sandbox: Sandbox) -> Agent | web.Response
         uuid.UUID(value)
     except ValueError:
         return error(403, "Extension.InvalidExtensionIdentifier", f"Invalid extension identifier: {value}")
-    agent = sandbox.agents_by_id.get(value)
+    agent = env.agents_by_id.get(value)
     if agent is None:
         return error(403, "Extension.UnknownExtensionIdentifier", f"Unknown extension identifier: {value}")
     return agent

@@ -1,141 +1,156 @@
-"""The init phase (spec 2.7 steps 1-6): launch extensions, start the runtime, wait for ``next``.
+"""The init phase: launch extensions, start the runtime, wait for ``next``.
 
 Order: ``platform.initStart``; every file in ``<opt>/extensions`` launched; the runtime starts
 only once each extension registered (or died); init is over when the runtime and every
 registered extension wait in ``next``. Subscriptions then close and ``initRuntimeDone``, one
 ``platform.extension`` per extension and ``initReport`` are emitted. Any failure (including the
 time limit) resets the environment.
+https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
 """
 
 from __future__ import annotations
 
 import secrets
 import sys
-from typing import TYPE_CHECKING
 
 from emulator import clock, platform_events
 from emulator.config import MAX_EXTENSIONS
+from emulator.control import EnvironmentControl
 from emulator.envvars import extension_env, function_env
 from emulator.framing import TelemetryFd
+from emulator.freezing import freeze
 from emulator.model import Agent, AgentState, Failure, RuntimeSlot, RuntimeState
 from emulator.processes import launch, list_extensions
+from emulator.shutdown_phase import reset
+from emulator.state import EnvironmentState, EnvState, Phase
 
-if TYPE_CHECKING:
-    from emulator.lifecycle import Sandbox
 
-
-async def run_init(sb: Sandbox, phase: str, limit_s: float) -> Failure | None:
+async def run_init(
+    env: EnvironmentState, control: EnvironmentControl, phase: str, limit_s: float
+) -> Failure | None:
     """Run one init phase; on failure reset the environment and return the failure."""
-    from emulator.lifecycle import EnvState, Phase
-
-    sb.generation += 1
-    generation = sb.generation
-    sb.phase = Phase.INIT
-    sb.failure = None
-    sb.idle_failure = None
-    sb.agents, sb.agents_by_id = {}, {}
-    sb.runtime = None
-    sb.registration_open = True
-    sb.hub.open_subscriptions()
-    sb.hub.thawed.set()
+    env.generation += 1
+    generation = env.generation
+    env.phase = Phase.INIT
+    env.failure = None
+    env.idle_failure = None
+    env.agents, env.agents_by_id = {}, {}
+    env.runtime = None
+    env.registration_open = True
+    env.hub.open_subscriptions()
+    env.hub.thawed.set()
     started = clock.mono()
     deadline = started + limit_s
-    sb.instance_id = clock.iso()[:10].replace("-", "/") + "/[$LATEST]" + secrets.token_hex(16)
-    sb.hub.emit("platform.initStart", platform_events.init_start(sb.config, phase, sb.instance_id))
-    fenv = function_env(sb.config, sb.runtime_api, sb.lang_bin)
+    env.instance_id = clock.iso()[:10].replace("-", "/") + "/[$LATEST]" + secrets.token_hex(16)
+    env.hub.emit("platform.initStart", platform_events.init_start(env.config, phase, env.instance_id))
+    function_environment = function_env(env.config, env.runtime_api, env.lang_bin)
 
-    await _launch_extensions(sb, extension_env(fenv, sb.config.env), generation)
-    externals = list(sb.agents.values())
-    ok = sb.failure is None and await sb.wait_until(
-        lambda: all(a.state != AgentState.STARTED for a in externals), deadline
+    await _launch_extensions(env, control, extension_env(function_environment, env.config.env), generation)
+    externals = list(env.agents.values())
+    ok = env.failure is None and await env.wait_until(
+        lambda: all(agent.state != AgentState.STARTED for agent in externals), deadline
     )
     if ok:
-        await _start_runtime(sb, fenv, generation)
-        ok = sb.failure is None and await sb.wait_until(lambda: _init_done(sb), deadline)
-    if sb.failure is None and not ok:
-        sb.failure = Failure(
+        await _start_runtime(env, control, function_environment, generation)
+        ok = env.failure is None and await env.wait_until(lambda: _init_done(env), deadline)
+    if env.failure is None and not ok:
+        env.failure = Failure(
             "Sandbox.Timedout",
             f"Init timed out after {limit_s:.2f} seconds",
             status="timeout",
             reason="timeout",
         )
-    failure = sb.failure
-    sb.registration_open = False
-    sb.hub.close_subscriptions()
+    failure = env.failure
+    env.registration_open = False
+    env.hub.close_subscriptions()
     duration_ms = clock.ms(clock.mono() - started)
     status = failure.status if failure else "success"
     error_type = failure.error_type if failure else None
-    sb.hub.emit("platform.initRuntimeDone", platform_events.init_runtime_done(phase, status, error_type))
-    for agent in sb.agents.values():
-        sb.hub.emit("platform.extension", platform_events.extension(agent))
-    sb.hub.emit("platform.initReport", platform_events.init_report(phase, status, error_type, duration_ms))
+    env.hub.emit(
+        "platform.initRuntimeDone", platform_events.init_runtime_done(env.config, phase, status, error_type)
+    )
+    for agent in env.agents.values():
+        env.hub.emit("platform.extension", platform_events.extension(agent))
+    env.hub.emit(
+        "platform.initReport", platform_events.init_report(env.config, phase, status, error_type, duration_ms)
+    )
     if failure is not None:
-        await sb.reset(failure.reason)
+        await reset(env, failure.reason)
         return failure
-    sb.state = EnvState.READY
-    sb.phase = Phase.IDLE
-    sb.pending_init_ms = duration_ms if phase == "init" else None
-    await sb.freeze(flush=True)
+    env.state = EnvState.READY
+    env.phase = Phase.IDLE
+    env.pending_init_ms = duration_ms if phase == "init" else None
+    await freeze(env, flush=True)
     return None
 
 
-def _init_done(sb: Sandbox) -> bool:
-    runtime = sb.runtime
+def _init_done(env: EnvironmentState) -> bool:
+    runtime = env.runtime
     if runtime is None or runtime.state != RuntimeState.READY:
         return False
-    return all(a.state == AgentState.READY for a in sb.agents.values() if a.registered)
+    return all(agent.state == AgentState.READY for agent in env.agents.values() if agent.registered)
 
 
-async def _launch_extensions(sb: Sandbox, env: dict[str, str], generation: int) -> None:
-    files = list_extensions(sb.config.opt_dir)
+async def _launch_extensions(
+    env: EnvironmentState, control: EnvironmentControl, process_env: dict[str, str], generation: int
+) -> None:
+    files = list_extensions(env.config.opt_dir)
     if len(files) > MAX_EXTENSIONS:
         message = f"{len(files)} extensions found; at most {MAX_EXTENSIONS} are allowed"
-        sb.fail(Failure("Extension.TooManyExtensions", message))
+        control.fail(Failure("Extension.TooManyExtensions", message))
         return
     for path in files:
         agent = Agent(name=path.name, external=True)
-        sb.agents[path.name] = agent
+        env.agents[path.name] = agent
         try:
-            agent.process = proc = await launch(
+            agent.process = process = await launch(
                 path.name,
                 "extension",
                 [str(path)],
-                env=env,
-                cwd=sb.config.task_dir,
+                env=process_env,
+                cwd=env.config.task_dir,
                 generation=generation,
-                on_line=sb.line_callback("extension", path.name),
-                on_exit=sb.on_exit,
+                on_line=control.output_sink("extension", path.name),
+                on_exit=control.on_process_exit,
             )
         except OSError as exc:
             agent.state, agent.error_type = AgentState.LAUNCH_ERROR, "Extension.LaunchError"
-            sb.fail(Failure("Extension.LaunchError", f"Extension {path.name} could not be launched: {exc}"))
+            control.fail(
+                Failure("Extension.LaunchError", f"Extension {path.name} could not be launched: {exc}")
+            )
             return
-        sb.launched.append(proc)
+        env.adopt(process)
 
 
-async def _start_runtime(sb: Sandbox, fenv: dict[str, str], generation: int) -> None:
-    """Start awslambdaric on the handler, with the framed telemetry log fd (multi-line records)."""
-    tfd = TelemetryFd()
+async def _start_runtime(
+    env: EnvironmentState, control: EnvironmentControl, function_environment: dict[str, str], generation: int
+) -> None:
+    """Start awslambdaric on the handler, with the framed telemetry log fd (multi-line records).
+
+    On Managed Instances ``AWS_LAMBDA_MAX_CONCURRENCY`` makes awslambdaric fork that many
+    workers, as Lambda runs Python there; they log to the inherited stdout, line by line.
+    """
+    telemetry_fd = TelemetryFd()
     slot = RuntimeSlot()
-    sb.runtime = slot
-    on_line = sb.line_callback("function", "function")
+    env.runtime = slot
+    on_line = control.output_sink("function", "function")
     try:
-        slot.process = proc = await launch(
+        slot.process = process = await launch(
             "runtime",
             "runtime",
-            [sys.executable, "-m", "awslambdaric", sb.config.handler],
-            env={**fenv, **tfd.child_env()},
-            cwd=sb.config.task_dir,
+            [sys.executable, "-m", "awslambdaric", env.config.handler],
+            env={**function_environment, **telemetry_fd.child_env()},
+            cwd=env.config.task_dir,
             generation=generation,
             on_line=on_line,
-            on_exit=sb.on_exit,
-            pass_fds=[tfd.write_fd],
+            on_exit=control.on_process_exit,
+            pass_fds=[telemetry_fd.write_fd],
         )
     except OSError as exc:
-        tfd.close_unused()
+        telemetry_fd.close_unused()
         slot.state = RuntimeState.EXITED
-        sb.fail(Failure("Runtime.InvalidEntrypoint", f"Runtime could not be started: {exc}"))
+        control.fail(Failure("Runtime.InvalidEntrypoint", f"Runtime could not be started: {exc}"))
         return
-    sb.launched.append(proc)
-    await tfd.start(on_line)
-    sb.tfd = tfd
+    env.adopt(process)
+    await telemetry_fd.start(on_line)
+    env.telemetry_fd = telemetry_fd

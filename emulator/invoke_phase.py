@@ -1,22 +1,20 @@
-"""The invoke phase (spec 2.7, 5): release INVOKE and the invocation together, wait for ``next``.
+"""The invoke phase: release INVOKE and the invocation together, wait for ``next``.
 
 The invoker is answered as soon as the runtime posts; the phase ends when the runtime and every
 INVOKE-subscribed extension are back in ``next`` (then ``platform.report``), or fails (crash,
 exit error) or times out over the whole phase, which resets the environment.
+https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from emulator import clock, platform_events
+from emulator.freezing import FLUSH_BEFORE_FREEZE_S, freeze, thaw
 from emulator.model import DEAD_STATES, AgentState, Failure, Invocation, RuntimeState
-
-if TYPE_CHECKING:
-    from emulator.lifecycle import Sandbox
-
-FLUSH_BEFORE_FREEZE_S = 1.0
+from emulator.shutdown_phase import reset
+from emulator.state import EnvironmentState, Phase
 
 
 def timeout_payload(request_id: str, timeout_s: float) -> bytes:
@@ -25,13 +23,13 @@ def timeout_payload(request_id: str, timeout_s: float) -> bytes:
     return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
 
 
-def fail_without_runtime(sb: Sandbox, inv: Invocation, failure: Failure) -> None:
+def fail_without_runtime(env: EnvironmentState, invocation: Invocation, failure: Failure) -> None:
     """The suppressed init inside this invocation failed: the invocation fails with it."""
-    sb.hub.emit("platform.start", platform_events.start(inv))
-    _answer_failure(sb, inv, failure)
+    env.hub.emit("platform.start", platform_events.start(invocation))
+    _answer_failure(env, invocation, failure)
     record = platform_events.report(
-        inv,
-        sb.config,
+        invocation,
+        env.config,
         status=failure.status,
         error_type=None if failure.status == "timeout" else failure.error_type,
         end_mono=clock.mono(),
@@ -39,100 +37,141 @@ def fail_without_runtime(sb: Sandbox, inv: Invocation, failure: Failure) -> None
         init_duration_ms=None,
         extension_overhead=None,
     )
-    sb.hub.emit("platform.report", record)
+    env.hub.emit("platform.report", record)
 
 
-def _answer_failure(sb: Sandbox, inv: Invocation, failure: Failure) -> None:
+def _answer_failure(env: EnvironmentState, invocation: Invocation, failure: Failure) -> None:
     if failure.status == "timeout":
-        inv.answer("timeout", timeout_payload(inv.request_id, sb.config.timeout_s), "Sandbox.Timedout")
+        invocation.answer(
+            "timeout", timeout_payload(invocation.request_id, env.config.timeout_s), "Sandbox.Timedout"
+        )
     else:
-        inv.answer("error", failure.payload(inv.request_id), failure.error_type)
+        invocation.answer("error", failure.payload(invocation.request_id), failure.error_type)
 
 
-async def run_invoke(sb: Sandbox, inv: Invocation) -> None:
+async def run_invoke(env: EnvironmentState, invocation: Invocation) -> None:
     """Run one invoke phase on an initialised environment."""
-    from emulator.lifecycle import Phase
-
-    runtime = sb.runtime
+    runtime = env.runtime
     assert runtime is not None
-    await sb.thaw()
-    sb.phase = Phase.INVOKE
-    sb.invocation = inv
-    sb.failure = None
-    sb.hub.emit("platform.start", platform_events.start(inv))
+    await thaw(env)
+    env.phase = Phase.INVOKE
+    env.invocation = invocation
+    env.failure = None
+    env.hub.emit("platform.start", platform_events.start(invocation))
     event = {
         "eventType": "INVOKE",
-        "deadlineMs": inv.deadline_ms,
-        "requestId": inv.request_id,
-        "invokedFunctionArn": inv.function_arn,
-        "tracing": inv.trace.invoke_field(),
+        "deadlineMs": invocation.deadline_ms,
+        "requestId": invocation.request_id,
+        "invokedFunctionArn": invocation.function_arn,
+        "tracing": invocation.trace.invoke_field(),
     }
     subscribers = [
-        a for a in sb.agents.values() if a.registered and "INVOKE" in a.events and a.state not in DEAD_STATES
+        agent
+        for agent in env.agents.values()
+        if agent.registered and "INVOKE" in agent.events and agent.state not in DEAD_STATES
     ]
-    inv.dispatched_mono, inv.dispatched_wall = clock.mono(), clock.wall()
+    invocation.dispatched_mono, invocation.dispatched_wall = clock.mono(), clock.wall()
     for agent in subscribers:
         agent.state = AgentState.RUNNING
         agent.queue.put_nowait(dict(event))
     runtime.state = RuntimeState.RUNNING
-    runtime.queue.put_nowait(inv)
+    runtime.queue.put_nowait(invocation)
 
     def phase_over() -> bool:
         return (
-            inv.runtime_done
+            invocation.runtime_done
             and runtime.state == RuntimeState.READY
-            and all(a.state == AgentState.READY for a in subscribers)
+            and all(agent.state == AgentState.READY for agent in subscribers)
         )
 
-    ok = await sb.wait_until(phase_over, inv.deadline_mono)
+    ok = await env.wait_until(phase_over, invocation.deadline_mono)
     end_mono = clock.mono()
-    failure = sb.failure
+    failure = env.failure
     if not ok and failure is None:
-        message = f"Task timed out after {sb.config.timeout_s:.2f} seconds"
+        message = f"Task timed out after {env.config.timeout_s:.2f} seconds"
         failure = Failure("Sandbox.Timedout", message, status="timeout", reason="timeout")
     status: str
     if failure is not None:
-        _finish_failed_runtime(sb, inv, failure)
+        _finish_failed_runtime(env, invocation, failure)
         status = failure.status
         error_type = None if failure.status == "timeout" else failure.error_type
     else:
-        status = inv.telemetry_status or "success"
-        error_type = inv.telemetry_error_type
+        status = invocation.telemetry_status or "success"
+        error_type = invocation.telemetry_error_type
     overhead = None
-    if subscribers and inv.runtime_done_at is not None:
-        last_ready = max((a.ready_mono or 0.0) for a in subscribers)
-        overhead = (inv.runtime_done_at, last_ready if failure is None else end_mono)
+    if subscribers and invocation.runtime_done_at is not None:
+        last_ready = max((agent.ready_mono or 0.0) for agent in subscribers)
+        overhead = (invocation.runtime_done_at, last_ready if failure is None else end_mono)
     record = platform_events.report(
-        inv,
-        sb.config,
+        invocation,
+        env.config,
         status=status,
         error_type=error_type,
         end_mono=end_mono,
-        max_memory_mb=sb.max_memory_mb(),
-        init_duration_ms=sb.pending_init_ms,
+        max_memory_mb=env.max_memory_mb(),
+        init_duration_ms=env.pending_init_ms,
         extension_overhead=overhead,
     )
-    sb.pending_init_ms = None
+    env.pending_init_ms = None
     if failure is not None:
-        sb.hub.emit("platform.report", record)
-        await sb.reset(failure.reason)
+        env.hub.emit("platform.report", record)
+        await reset(env, failure.reason)
         return
-    if sb.config.freeze:
+    if env.config.freeze:
         # Deliver what is pending now; the report itself waits for the next thaw (as in Lambda).
-        await sb.hub.flush(FLUSH_BEFORE_FREEZE_S)
-    sb.hub.emit("platform.report", record)
-    sb.phase = Phase.IDLE
-    sb.invocation = None
-    await sb.freeze(flush=False)
+        await env.hub.flush(FLUSH_BEFORE_FREEZE_S)
+    env.hub.emit("platform.report", record)
+    env.phase = Phase.IDLE
+    env.invocation = None
+    await freeze(env, flush=False)
 
 
-def _finish_failed_runtime(sb: Sandbox, inv: Invocation, failure: Failure) -> None:
+def _finish_failed_runtime(env: EnvironmentState, invocation: Invocation, failure: Failure) -> None:
     """Answer the invoker (if the runtime had not) and close the runtime's part."""
-    _answer_failure(sb, inv, failure)
-    if not inv.runtime_done:
+    _answer_failure(env, invocation, failure)
+    if not invocation.runtime_done:
         done = (clock.mono(), clock.wall())
-        inv.runtime_done_at = done
+        invocation.runtime_done_at = done
         error_type = None if failure.status == "timeout" else failure.error_type
-        sb.hub.emit(
-            "platform.runtimeDone", platform_events.runtime_done(inv, failure.status, error_type, done)
+        env.hub.emit(
+            "platform.runtimeDone", platform_events.runtime_done(invocation, failure.status, error_type, done)
         )
+
+
+async def run_concurrent_invoke(env: EnvironmentState, invocation: Invocation) -> Failure | None:
+    """One invocation of several in flight (Managed Instances mode); returns its failure, if any.
+
+    The invocation waits in the runtime processes' shared queue for the first free one. There
+    is no INVOKE event (extensions may register only for SHUTDOWN) and no
+    ``platform.runtimeDone``; ``platform.report`` carries ``durationMs`` and the response spans.
+    A failure recorded for the environment (a runtime process exited) fails every invocation
+    in flight; a timeout fails this one only.
+    """
+    runtime = env.runtime
+    assert runtime is not None
+    env.hub.emit("platform.start", platform_events.start(invocation))
+    invocation.dispatched_mono, invocation.dispatched_wall = clock.mono(), clock.wall()
+    runtime.queue.put_nowait(invocation)
+    await env.wait_until(lambda: invocation.status is not None, invocation.deadline_mono)
+    end_mono = clock.mono()
+    failure: Failure | None = None
+    status: str
+    if invocation.status is None:
+        failure = env.failure or Failure(
+            "Sandbox.Timedout",
+            f"Task timed out after {env.config.timeout_s:.2f} seconds",
+            status="timeout",
+            reason="timeout",
+        )
+        _answer_failure(env, invocation, failure)
+        status = failure.status
+        error_type = None if failure.status == "timeout" else failure.error_type
+    else:
+        status = invocation.telemetry_status or "success"
+        error_type = invocation.telemetry_error_type
+        end_mono = invocation.answered_mono or end_mono
+    record = platform_events.concurrent_report(
+        invocation, status=status, error_type=error_type, end_mono=end_mono
+    )
+    env.hub.emit("platform.report", record)
+    return failure

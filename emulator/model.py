@@ -11,13 +11,11 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from emulator import clock
+from emulator.processes import ManagedProcess
 from emulator.tracing import TraceContext
-
-if TYPE_CHECKING:
-    from emulator.processes import ManagedProcess
 
 
 class AgentState(StrEnum):
@@ -78,11 +76,18 @@ class Agent:
 
 @dataclass(eq=False)
 class RuntimeSlot:
-    """The runtime process and its position in the Runtime API state machine."""
+    """The runtime process and its position in the Runtime API state machine.
+
+    On Managed Instances the runtime (awslambdaric, given ``AWS_LAMBDA_MAX_CONCURRENCY``) forks
+    one worker per concurrency slot; every worker polls the same ``queue`` and takes one
+    invocation at a time, and ``state`` turns ``READY`` once each made its first ``/next``
+    (counted in ``workers_ready``).
+    """
 
     process: ManagedProcess | None = None
     state: RuntimeState = RuntimeState.STARTING
     queue: asyncio.Queue[Invocation | None] = field(default_factory=asyncio.Queue)
+    workers_ready: int = 0
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,17 @@ class Notifier:
 
     def notify(self) -> None:
         """Wake all waiters (they re-evaluate their conditions)."""
-        for fut in self._waiters:
-            if not fut.done():
-                fut.set_result(None)
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
         self._waiters.clear()
 
     async def wait(self, within_s: float | None) -> None:
         """Return at the next notify or after ``within_s`` seconds, whichever comes first."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(fut)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(fut), within_s)
+                await asyncio.wait_for(asyncio.shield(waiter), within_s)
         finally:
-            self._waiters.discard(fut)
+            self._waiters.discard(waiter)

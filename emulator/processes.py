@@ -31,13 +31,13 @@ class ManagedProcess:
         self,
         name: str,
         kind: Literal["extension", "runtime"],
-        proc: asyncio.subprocess.Process,
+        child: asyncio.subprocess.Process,
         generation: int,
     ) -> None:
         self.name = name
         self.kind = kind
-        self.proc = proc
-        self.pid = proc.pid
+        self.child = child
+        self.pid = child.pid
         self.generation = generation
         self.exit_code: int | None = None
         self.exited = asyncio.Event()
@@ -121,7 +121,7 @@ async def launch(
     pass_fds: Sequence[int] = (),
 ) -> ManagedProcess:
     """Start ``argv`` in a new session; raises OSError when it cannot be executed."""
-    proc = await asyncio.create_subprocess_exec(
+    child = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -132,22 +132,22 @@ async def launch(
         pass_fds=tuple(pass_fds),
         limit=STREAM_LIMIT,
     )
-    mp = ManagedProcess(name, kind, proc, generation)
-    assert proc.stdout is not None and proc.stderr is not None
-    mp._readers = [
-        asyncio.create_task(_read_lines(proc.stdout, on_line)),
-        asyncio.create_task(_read_lines(proc.stderr, on_line)),
+    managed = ManagedProcess(name, kind, child, generation)
+    assert child.stdout is not None and child.stderr is not None
+    managed._readers = [
+        asyncio.create_task(_read_lines(child.stdout, on_line)),
+        asyncio.create_task(_read_lines(child.stderr, on_line)),
     ]
 
     async def watch() -> None:
-        code = await proc.wait()
-        mp.exit_code = code
-        mp.exited_mono = clock.mono()
-        mp.exited.set()
-        on_exit(mp)
+        code = await child.wait()
+        managed.exit_code = code
+        managed.exited_mono = clock.mono()
+        managed.exited.set()
+        on_exit(managed)
 
-    mp._watcher = asyncio.create_task(watch())
-    return mp
+    managed._watcher = asyncio.create_task(watch())
+    return managed
 
 
 def list_extensions(opt_dir: Path) -> list[Path]:

@@ -1,24 +1,23 @@
-"""Runtime API (``/2018-06-01``, spec section 1): what awslambdaric talks to.
+"""Runtime API (``/2018-06-01``): what awslambdaric talks to.
 
 Handlers validate the request against the current invocation and runtime state, record the
 timestamps telemetry needs, and hand results to the lifecycle (``Sandbox``); they never block
 except ``/next``, which long-polls for the next invocation.
+https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from emulator import clock
 from emulator.config import MAX_RESPONSE_BYTES
+from emulator.control import EnvironmentControl
 from emulator.http_util import accepted, error, normalize_error_type
 from emulator.model import Failure, Invocation, RuntimeState
-
-if TYPE_CHECKING:
-    from emulator.lifecycle import Sandbox
+from emulator.state import EnvironmentState
 
 PREFIX = "/2018-06-01/runtime"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
@@ -45,30 +44,38 @@ async def read_body(request: web.Request, limit: int) -> tuple[bytes, str | None
     return body, None
 
 
-def _current(sandbox: Sandbox, request: web.Request) -> Invocation | web.Response:
-    """The invocation named in the path, or the 400/403 to answer."""
-    inv = sandbox.invocation
-    rid = request.match_info["request_id"]
-    if inv is None or inv.request_id != rid:
-        return error(400, "InvalidRequestID", f"Invalid request ID: {rid}")
-    runtime = sandbox.runtime
-    if runtime is None or runtime.state != RuntimeState.RUNNING or inv.runtime_responded:
+def _current(env: EnvironmentState, request: web.Request) -> Invocation | web.Response:
+    """The invocation named in the path, or the 400/403 to answer.
+
+    On Managed Instances any invocation in flight may be answered (each runtime process holds
+    one); otherwise only the invocation of the current invoke phase.
+    """
+    request_id = request.match_info["request_id"]
+    if env.config.managed_instances:
+        invocation = env.in_flight.get(request_id)
+        running = env.runtime is not None and env.runtime.state == RuntimeState.READY
+    else:
+        invocation = env.invocation
+        running = env.runtime is not None and env.runtime.state == RuntimeState.RUNNING
+    if invocation is None or invocation.request_id != request_id:
+        return error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
+    if not running or invocation.runtime_responded:
         return error(403, "InvalidStateTransition", "State transition is not allowed")
-    return inv
+    return invocation
 
 
-def add_routes(app: web.Application, sandbox: Sandbox) -> None:
+def add_routes(app: web.Application, env: EnvironmentState, control: EnvironmentControl) -> None:
     async def next_invocation(request: web.Request) -> web.StreamResponse:
-        runtime = sandbox.runtime
+        runtime = env.runtime
         if runtime is None or runtime.state == RuntimeState.EXITED:
             return error(403, "InvalidStateTransition", "Runtime is not active")
         if runtime.state == RuntimeState.STARTING:
-            sandbox.on_runtime_ready()
-        elif runtime.state == RuntimeState.RUNNING:
-            inv = sandbox.invocation
-            if inv is None or not inv.runtime_responded:
+            control.on_runtime_ready()
+        elif runtime.state == RuntimeState.RUNNING:  # never on Managed Instances: no runtimeDone there
+            invocation = env.invocation
+            if invocation is None or not invocation.runtime_responded:
                 return error(403, "InvalidStateTransition", "No response or error posted for the invocation")
-            sandbox.on_runtime_done(inv)
+            control.on_runtime_done(invocation)
         item = await runtime.queue.get()
         if item is None:
             return error(500, "InternalServerError", "The execution environment is shutting down")
@@ -81,34 +88,36 @@ def add_routes(app: web.Application, sandbox: Sandbox) -> None:
         return web.Response(body=item.payload, headers=headers, content_type="application/json")
 
     async def invocation_response(request: web.Request) -> web.Response:
-        inv = _current(sandbox, request)
-        if isinstance(inv, web.Response):
-            return inv
+        invocation = _current(env, request)
+        if isinstance(invocation, web.Response):
+            return invocation
         mode = request.headers.get(MODE_HEADER)
         if mode is not None and mode.lower() != "streaming":
-            inv.runtime_responded = True
+            invocation.runtime_responded = True
             failure = Failure("Runtime.InvalidResponseModeHeader", f"Invalid response mode: {mode}")
-            sandbox.on_runtime_result(inv, "error", failure.payload(inv.request_id), failure.error_type)
+            control.on_runtime_result(
+                invocation, "error", failure.payload(invocation.request_id), failure.error_type
+            )
             return error(400, "InvalidFunctionResponseMode", f"Invalid response mode header: {mode}")
         started = (clock.mono(), clock.wall())
         body, problem = await read_body(request, MAX_RESPONSE_BYTES)
         if problem == "truncated":
             return error(400, "TruncatedHTTPRequest", "Request body shorter than Content-Length")
-        inv.runtime_responded = True
-        inv.response_start, inv.response_end = started, (clock.mono(), clock.wall())
+        invocation.runtime_responded = True
+        invocation.response_start, invocation.response_end = started, (clock.mono(), clock.wall())
         if problem == "too_large":
             msg = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
             payload = json.dumps({"errorType": "Function.ResponseSizeTooLarge", "errorMessage": msg}).encode()
-            sandbox.on_runtime_result(inv, "error", payload, "Function.ResponseSizeTooLarge")
+            control.on_runtime_result(invocation, "error", payload, "Function.ResponseSizeTooLarge")
             return error(413, "RequestEntityTooLarge", msg)
-        inv.produced_bytes = len(body)
-        sandbox.on_runtime_result(inv, "success", body, None)
+        invocation.produced_bytes = len(body)
+        control.on_runtime_result(invocation, "success", body, None)
         return accepted()
 
     async def invocation_error(request: web.Request) -> web.Response:
-        inv = _current(sandbox, request)
-        if isinstance(inv, web.Response):
-            return inv
+        invocation = _current(env, request)
+        if isinstance(invocation, web.Response):
+            return invocation
         started = (clock.mono(), clock.wall())
         body, problem = await read_body(request, MAX_RESPONSE_BYTES)
         if problem == "truncated":
@@ -117,22 +126,22 @@ def add_routes(app: web.Application, sandbox: Sandbox) -> None:
         error_type = normalize_error_type(header)
         if not body or problem:
             body = json.dumps({"errorType": header or error_type, "errorMessage": ""}).encode()
-        inv.runtime_responded = True
-        inv.response_start, inv.response_end = started, (clock.mono(), clock.wall())
-        inv.produced_bytes = len(body)
-        sandbox.on_runtime_result(inv, "error", body, error_type)
+        invocation.runtime_responded = True
+        invocation.response_start, invocation.response_end = started, (clock.mono(), clock.wall())
+        invocation.produced_bytes = len(body)
+        control.on_runtime_result(invocation, "error", body, error_type)
         return accepted()
 
     async def init_error(request: web.Request) -> web.Response:
-        runtime = sandbox.runtime
-        if not sandbox.in_init or runtime is None or runtime.state != RuntimeState.STARTING:
+        runtime = env.runtime
+        if not env.in_init or runtime is None or runtime.state != RuntimeState.STARTING:
             return error(403, "InvalidStateTransition", "init/error is only allowed during init")
         body, _ = await read_body(request, MAX_RESPONSE_BYTES)
         header = request.headers.get(ERROR_TYPE_HEADER)
         error_type = normalize_error_type(header)
         if not body:
             body = json.dumps({"errorType": header or error_type, "errorMessage": ""}).encode()
-        sandbox.fail(Failure(error_type, "runtime init error", body=body))
+        control.fail(Failure(error_type, "runtime init error", body=body))
         return accepted()
 
     app.router.add_get(f"{PREFIX}/invocation/next", next_invocation)

@@ -7,24 +7,22 @@ do not linger.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
-from emulator import extensions_api, logs_api, runtime_api, telemetry_api
+from emulator import extensions_api, runtime_api, subscription_api
 from emulator.config import MAX_RESPONSE_BYTES
-
-if TYPE_CHECKING:
-    from emulator.lifecycle import Sandbox
+from emulator.control import EnvironmentControl
+from emulator.state import EnvironmentState
 
 
 class ApiServer:
     """Owns the aiohttp runner and the listening socket."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, env: EnvironmentState, control: EnvironmentControl) -> None:
         self._app = web.Application(client_max_size=2 * MAX_RESPONSE_BYTES)
-        for module in (runtime_api, extensions_api, telemetry_api, logs_api):
-            module.add_routes(self._app, sandbox)
+        runtime_api.add_routes(self._app, env, control)
+        extensions_api.add_routes(self._app, env, control)
+        subscription_api.add_routes(self._app, env)
         self._runner = web.AppRunner(
             self._app, handle_signals=False, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
         )

@@ -1,7 +1,8 @@
-"""Validation of Telemetry API and Logs API subscription bodies (spec sections 3.1 and 4).
+"""Validation of Telemetry API and Logs API subscription bodies.
 
 Both APIs take the same body shape and limits; this module turns a request body into a frozen
 :class:`Subscription` or a list of every problem found (reported together in one 400).
+https://docs.aws.amazon.com/lambda/latest/dg/telemetry-api.html
 """
 
 from __future__ import annotations

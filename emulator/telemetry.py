@@ -52,8 +52,8 @@ class TelemetryHub:
         self.record(event)
         if self._replay is not None:
             self._replay.append(event)
-        for sub in list(self._subscribers.values()):
-            sub.offer(event)
+        for subscriber in list(self._subscribers.values()):
+            subscriber.offer(event)
         return event
 
     def emit_log(self, kind: str, line: str, request_id: str | None, ts: float | None = None) -> Event:
@@ -85,22 +85,23 @@ class TelemetryHub:
         """End of init: no more subscriptions, replay buffer discarded."""
         self._replay = None
 
-    def subscribe(self, name: str, sub: Subscription) -> None:
+    def subscribe(self, name: str, subscription: Subscription) -> None:
         """Add (or reconfigure) ``name``'s subscriber, replay init events, broadcast the news."""
         existing = self._subscribers.get(name)
         if existing is not None:
-            existing.reconfigure(sub)
+            existing.reconfigure(subscription)
             state = "Already subscribed"
         else:
             if self._session is None:
                 self._session = aiohttp.ClientSession()
-            subscriber = Subscriber(name, sub, self, self._session)
+            subscriber = Subscriber(name, subscription, self, self._session)
             for event in self._replay or []:
                 subscriber.offer(event)
             self._subscribers[name] = subscriber
             state = "Subscribed"
         self.emit(
-            "platform.telemetrySubscription", {"name": name, "state": state, "types": sorted(sub.types)}
+            "platform.telemetrySubscription",
+            {"name": name, "state": state, "types": sorted(subscription.types)},
         )
 
     def subscribers(self) -> dict[str, Subscriber]:
@@ -109,17 +110,17 @@ class TelemetryHub:
     # ---- delivery control ------------------------------------------------------------------
     async def flush(self, within_s: float) -> None:
         """Deliver everything buffered now (bounded by ``within_s`` seconds)."""
-        subs = list(self._subscribers.values())
-        if not subs:
+        subscribers = list(self._subscribers.values())
+        if not subscribers:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(s.flush() for s in subs)), within_s)
+            await asyncio.wait_for(asyncio.gather(*(s.flush() for s in subscribers)), within_s)
 
     async def close_subscribers(self) -> None:
         """End of an environment: stop every delivery task (listeners are gone)."""
-        subs, self._subscribers = list(self._subscribers.values()), {}
-        for sub in subs:
-            await sub.close()
+        subscribers, self._subscribers = list(self._subscribers.values()), {}
+        for subscriber in subscribers:
+            await subscriber.close()
 
     async def aclose(self) -> None:
         await self.close_subscribers()

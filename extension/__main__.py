@@ -2,11 +2,13 @@
 
 Every millisecond before `register` is added to the customer's cold start (Lambda starts the
 runtime only once every extension has registered), so before `/register` this module imports
-only `socket` and our two socket helpers, reads the handful of variables that decide what to bind
-and which events to register for (`early_settings`), binds the local sockets, and registers on
-a raw socket. Everything else -- the full configuration (`extension.config`: dataclasses, enum,
-re, json), logging, aiohttp, protobuf -- loads afterwards, while the runtime and the function
-initialise in parallel. docs/benchmarks.md has the numbers.
+only `socket`, our two socket helpers and the variable declarations (`extension.variables`),
+reads the handful of variables that decide what to bind and which events to register for
+(`early_settings`), binds the local sockets, and registers on a raw socket. Everything else --
+the full configuration (`extension.config`: dataclasses, enum), logging, aiohttp, protobuf --
+loads afterwards, while the runtime and the function initialise in parallel. Both readings use
+the same declarations, so what was bound before `/register` is what the full configuration says.
+docs/benchmarks.md has the numbers.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ import time
 
 _T0 = time.monotonic()
 
-from extension.cache.sockets import BoundSockets, bind_cache_sockets  # noqa: E402  (timestamp first)
-from extension.lifecycle.registration import ExtensionsApiError, register, report_error  # noqa: E402
+from extension import variables  # noqa: E402  (timestamp first)
+from extension.cache.sockets import BoundSockets, bind_cache_sockets  # noqa: E402
+from extension.lifecycle.registration import (  # noqa: E402
+    ExtensionsApiError,
+    register_with_fallback,
+    report_error,
+)
 from extension.sources.telemetry_api.sockets import bind_listener_socket  # noqa: E402
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy honours the name)
@@ -32,23 +39,9 @@ if TYPE_CHECKING:
 VERSION = "0.1.0"
 DEFAULT_NAME = "lambda-sidecar"
 
-# The variables read before /register. Names and meanings are those of extension/config.py (the
-# one place that documents them); `early_settings` accepts only values it reads exactly as
-# `config.from_env` does and otherwise returns None, so the full configuration is then parsed
-# before /register as it always was.
-_DISABLED = "SIDECAR_DISABLED"
-_TELEMETRY_ENABLED = "SIDECAR_TELEMETRY_ENABLED"
-_TELEMETRY_PORT = "SIDECAR_TELEMETRY_PORT"
-_SECRETS_PORT_ENABLED = "SIDECAR_SECRETS_PORT_ENABLED"
-_APPCONFIG_PORT_ENABLED = "SIDECAR_APPCONFIG_PORT_ENABLED"
-_SECRETS_PORTS = ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "PARAMETERS_AND_SECRETS_EXTENSION_HTTP_PORT")
-_APPCONFIG_PORT = "AWS_APPCONFIG_EXTENSION_HTTP_PORT"
-_TRUE = frozenset(("1", "true", "yes", "on"))
-_FALSE = frozenset(("0", "false", "no", "off"))
-
-
-class _Unusual(Exception):
-    """A value `early_settings` does not read itself: leave it to the full configuration."""
+#: AWS_LAMBDA_INITIALIZATION_TYPE on Lambda Managed Instances, where external extensions may
+#: register only for SHUTDOWN (https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances.html).
+MANAGED_INSTANCES = "lambda-managed-instances"
 
 
 class EarlyCache:
@@ -80,53 +73,24 @@ class EarlySettings:
         self.cache = cache
 
 
-def _raw(env: Mapping[str, str], *names: str) -> str | None:
-    for name in names:  # the first one set and not blank, as config's reader does
-        value = env.get(name)
-        if value is not None and value.strip() != "":
-            return value.strip()
-    return None
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    value = _raw(env, name)
-    if value is None:
-        return default
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise _Unusual(name)
-
-
-def _port(env: Mapping[str, str], names: tuple[str, ...], default: int, lo: int) -> int:
-    value = _raw(env, *names)
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit()) or not lo <= int(value) <= 65535:
-        raise _Unusual(names[0])
-    return int(value)
-
-
 def early_settings(env: Mapping[str, str]) -> EarlySettings | None:
-    """The pre-register settings read without `extension.config`; None when a value is unusual.
-
-    For every value it accepts, the result equals what `config.from_env` gives (a test checks
-    this over generated environments); after /register, `main` compares both anyway."""
+    """The pre-register settings, read through the same declarations `config.from_env` reads
+    (so every value equals the one the full configuration resolves); None when one of them is
+    invalid, and the full configuration then reports it."""
     try:
         return EarlySettings(
-            disabled=_bool(env, _DISABLED, False),
+            disabled=variables.SIDECAR_DISABLED.get(env),
             telemetry=EarlyTelemetry(
-                _bool(env, _TELEMETRY_ENABLED, True), _port(env, (_TELEMETRY_PORT,), 0, 0)
+                variables.SIDECAR_TELEMETRY_ENABLED.get(env), variables.SIDECAR_TELEMETRY_PORT.get(env)
             ),
             cache=EarlyCache(
-                secrets_port_enabled=_bool(env, _SECRETS_PORT_ENABLED, True),
-                secrets_port=_port(env, _SECRETS_PORTS, 2773, 1),
-                appconfig_port_enabled=_bool(env, _APPCONFIG_PORT_ENABLED, True),
-                appconfig_port=_port(env, (_APPCONFIG_PORT,), 2772, 1),
+                secrets_port_enabled=variables.SIDECAR_SECRETS_PORT_ENABLED.get(env),
+                secrets_port=variables.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT.get(env),
+                appconfig_port_enabled=variables.SIDECAR_APPCONFIG_PORT_ENABLED.get(env),
+                appconfig_port=variables.AWS_APPCONFIG_EXTENSION_HTTP_PORT.get(env),
             ),
         )
-    except _Unusual:
+    except variables.BadValue:
         return None
 
 
@@ -139,9 +103,14 @@ def _name_from_argv(argv: list[str]) -> str:
 
 
 def _logger() -> logging.Logger:
+    """Our logger at SIDECAR_LOG_LEVEL (its default while the value is invalid: the full
+    configuration reports that)."""
     from extension.log import setup_logging
 
-    return setup_logging(os.environ.get("SIDECAR_LOG_LEVEL", "info"))
+    try:
+        return setup_logging(variables.SIDECAR_LOG_LEVEL.get(os.environ))
+    except variables.BadValue:
+        return setup_logging(variables.SIDECAR_LOG_LEVEL.default)
 
 
 def _full_settings() -> tuple[config.Settings | None, config.ConfigError | None]:
@@ -153,80 +122,44 @@ def _full_settings() -> tuple[config.Settings | None, config.ConfigError | None]
         return None, exc
 
 
-def _reconcile(
-    early: EarlySettings,
-    settings: config.Settings,
-    cache_sockets: BoundSockets,
-    telemetry_sock: socket.socket | None,
-    runtime_api: str,
-    log: logging.Logger,
-) -> tuple[config.Settings, BoundSockets, socket.socket | None]:
-    """Make what was bound before /register match the full configuration (a safety net: they
-    agree unless `early_settings` and `config` have drifted apart, which a test guards)."""
-    import dataclasses
-
-    if early.disabled and not settings.disabled:
-        log.warning("start-up settings differ from the configuration (SIDECAR_DISABLED); staying idle")
-        return dataclasses.replace(settings, disabled=True), cache_sockets, telemetry_sock
-    if settings.disabled:
-        cache_sockets.close()
-        if telemetry_sock is not None:
-            telemetry_sock.close()
-        return settings, BoundSockets(), None
-    c, e = settings.cache, early.cache
-    if (c.secrets_port_enabled, c.secrets_port, c.appconfig_port_enabled, c.appconfig_port) != (
-        e.secrets_port_enabled,
-        e.secrets_port,
-        e.appconfig_port_enabled,
-        e.appconfig_port,
-    ):
-        log.warning("start-up settings differ from the configuration (cache ports); rebinding")
-        cache_sockets.close()
-        cache_sockets = bind_cache_sockets(c)
-    t = settings.telemetry
-    if (t.enabled, t.port) != (early.telemetry.enabled, early.telemetry.port):
-        log.warning("start-up settings differ from the configuration (telemetry listener); rebinding")
-        if telemetry_sock is not None:
-            telemetry_sock.close()
-        telemetry_sock = bind_listener_socket(t.port, runtime_api) if t.enabled else None
-    return settings, cache_sockets, telemetry_sock
-
-
 def main(argv: list[str]) -> int:
     if "--version" in argv:
         print(f"lambda-sidecar {VERSION}")
         return 0
-    runtime_api = os.environ.get("AWS_LAMBDA_RUNTIME_API", "")
+    runtime_api = variables.AWS_LAMBDA_RUNTIME_API.get(os.environ)
     if not runtime_api:
         _logger().error("AWS_LAMBDA_RUNTIME_API is not set: not running inside Lambda (or the emulator)")
         return 2
     name = _name_from_argv(argv)
-    settings: config.Settings | None = None
-    config_error: config.ConfigError | None = None
+    # None when a value read here is invalid: the full configuration, which reads the same
+    # declarations, then fails too and reports it (we register for SHUTDOWN only, bind nothing).
     early = early_settings(os.environ)
-    if early is None:  # an unusual value: parse everything now, as before (slower start, same outcome)
-        settings, config_error = _full_settings()
-    pre: EarlySettings | config.Settings | None = early if early is not None else settings
+    active = early is not None and not early.disabled
 
     cache_sockets = BoundSockets()
     telemetry_sock = None
-    if pre is not None and not pre.disabled:
+    if early is not None and active:
         # Bound even with CACHE_ENABLED=false: like AWS's layer, the endpoint then answers uncached.
-        cache_sockets = bind_cache_sockets(pre.cache)
-        if pre.telemetry.enabled:
-            telemetry_sock = bind_listener_socket(pre.telemetry.port, runtime_api)
+        cache_sockets = bind_cache_sockets(early.cache)
+        if early.telemetry.enabled:
+            telemetry_sock = bind_listener_socket(early.telemetry.port, runtime_api)
 
-    events = ["SHUTDOWN"] if (pre is None or pre.disabled) else ["INVOKE", "SHUTDOWN"]
+    managed = variables.AWS_LAMBDA_INITIALIZATION_TYPE.get(os.environ) == MANAGED_INSTANCES
     try:
-        registration = register(runtime_api, name, events)
+        registration, events, notes = register_with_fallback(
+            runtime_api, name, ["INVOKE", "SHUTDOWN"] if active and not managed else ["SHUTDOWN"]
+        )
     except (ExtensionsApiError, OSError) as exc:
-        _logger().error("register failed: %s", exc)
+        # Not registered: Lambda fails this init whatever we do (an exit is Extension.Crash, with
+        # code 0 too; staying alive unregistered holds init until its timeout), so fail it now.
+        _logger().error("could not register with the Extensions API, exiting: %s", exc)
         return 1
     register_ms = (time.monotonic() - _T0) * 1000
 
     log = _logger()  # from here on, imports overlap the runtime's init
-    if early is not None:
-        settings, config_error = _full_settings()
+    for note in notes:
+        log.warning("%s", note)
+    settings, config_error = _full_settings()
     if config_error is not None or settings is None:
         message = str(config_error)
         log.error("%s", message)
@@ -235,13 +168,20 @@ def main(argv: list[str]) -> int:
         except OSError as exc:
             log.error("could not report the init error: %s", exc)
         return 1
-    if early is not None:
-        settings, cache_sockets, telemetry_sock = _reconcile(
-            early, settings, cache_sockets, telemetry_sock, runtime_api, log
-        )
 
-    subscription, pending_next = _subscribe_and_signal_ready(
-        settings, registration.extension_id, runtime_api, telemetry_sock
+    timed = "INVOKE" not in events  # Managed Instances: no INVOKE events and no freeze
+    if not events and not settings.disabled:
+        import dataclasses
+
+        log.warning("registered for no lifecycle events: idle (no telemetry, no cache) until Lambda stops us")
+        settings = dataclasses.replace(settings, disabled=True)
+        cache_sockets.close()  # nobody would answer on them: the function's calls fail at once
+        cache_sockets = BoundSockets()
+        if telemetry_sock is not None:
+            telemetry_sock.close()
+            telemetry_sock = None
+    subscription, telemetry_path, pending_next = _subscribe_and_signal_ready(
+        settings, registration.extension_id, runtime_api, telemetry_sock, timed
     )
 
     from extension.app import Boot, run  # heavy imports happen here, while init may already be over
@@ -255,30 +195,46 @@ def main(argv: list[str]) -> int:
         started_monotonic=_T0,
         register_ms=register_ms,
         subscription=subscription,
+        telemetry_path=telemetry_path,
         pending_next=pending_next,
+        events=events,
     )
     return run(boot)
 
 
 def _subscribe_and_signal_ready(
-    settings: config.Settings, extension_id: str, runtime_api: str, telemetry_sock: socket.socket | None
-) -> tuple[str, socket.socket | None]:
-    """Subscribe (only possible during init), then send the first /event/next without waiting
-    for its answer, so init need not wait for our heavy imports (see lifecycle/early_next.py)."""
-    from extension.sources.telemetry_api.subscription import FAILED, subscribe
+    settings: config.Settings,
+    extension_id: str,
+    runtime_api: str,
+    telemetry_sock: socket.socket | None,
+    managed: bool,
+) -> tuple[str, str, socket.socket | None]:
+    """Subscribe (only possible during init) with a fresh secret listener path, then send the
+    first /event/next without waiting for its answer, so init need not wait for our heavy imports
+    (see lifecycle/early_next.py). Returns (subscription state, listener path, pending /next)."""
+    from extension.sources.telemetry_api.subscription import (
+        FAILED,
+        MANAGED_SCHEMAS,
+        SCHEMA_VERSIONS,
+        destination_path,
+        subscribe,
+    )
 
+    path = destination_path()
     if settings.disabled:
-        return FAILED, None
+        return FAILED, path, None
     state = FAILED
     if telemetry_sock is not None:
-        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, telemetry_sock.getsockname()[1])
+        port = telemetry_sock.getsockname()[1]
+        schemas = MANAGED_SCHEMAS if managed else SCHEMA_VERSIONS
+        state, _ = subscribe(runtime_api, extension_id, settings.telemetry, port, path, schemas)
     from extension.lifecycle.early_next import send_next
 
     try:
-        return state, send_next(runtime_api, extension_id)
+        return state, path, send_next(runtime_api, extension_id)
     except OSError as exc:
         _logger().warning("could not send the first /event/next early (%s); sending it later", exc)
-        return state, None
+        return state, path, None
 
 
 def _exit_now(code: int) -> None:

@@ -22,15 +22,6 @@ log = get_logger()
 
 #: The telemetry pipeline's heaviest imports, in dependency order (see `_run`).
 _PIPELINE_MODULES = (
-    "google.protobuf",
-    "opentelemetry.proto.common.v1.common_pb2",
-    "opentelemetry.proto.resource.v1.resource_pb2",
-    "opentelemetry.proto.trace.v1.trace_pb2",
-    "opentelemetry.proto.metrics.v1.metrics_pb2",
-    "opentelemetry.proto.logs.v1.logs_pb2",
-    "opentelemetry.proto.collector.trace.v1.trace_service_pb2",
-    "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
-    "opentelemetry.proto.collector.logs.v1.logs_service_pb2",
     "extension.exporters.otlp_encode",
     "extension.exporters.factory",
     "extension.processors.processor",
@@ -51,8 +42,17 @@ class Boot:
     register_ms: float
     #: Outcome of the Telemetry API subscription made on the fast path (subscription.SUBSCRIBED...).
     subscription: str = "failed"
+    #: The listener's secret path, given to Lambda in the subscription (subscription.destination_path).
+    telemetry_path: str = "/"
     #: The first /event/next, already sent; its answer is read by the loop (lifecycle/early_next.py).
     pending_next: socket.socket | None = None
+    #: The lifecycle events we registered for. Without INVOKE (Lambda Managed Instances) nothing
+    #: paces us and nothing freezes us: the pipeline runs on its own timer.
+    events: tuple[str, ...] = ("INVOKE", "SHUTDOWN")
+
+    @property
+    def timed(self) -> bool:
+        return "INVOKE" not in self.events
 
 
 async def _next_event(boot: Boot, client: ExtensionsApiClient) -> LifecycleEvent:
@@ -120,15 +120,16 @@ async def _run(boot: Boot) -> int:
     from extension.sources.telemetry_api.tracker import InvocationTracker
 
     resource = build_resource(settings, boot.registration.account_id)
-    processor = TelemetryProcessor(settings, resource, stats)
+    processor = TelemetryProcessor(settings, resource, stats, concurrent_invocations=boot.timed)
     destinations = build_destinations(settings, stats, cache.resolve_reference if cache else None, resource)
     tracker = InvocationTracker()
     pipeline = Pipeline(processor, destinations, tracker, stats)
+    pipeline.track_starts = boot.timed
 
     listener: TelemetryApiSource | None = None
     if boot.telemetry_sock is not None:
         listener = TelemetryApiSource(
-            boot.telemetry_sock, pipeline.ingest, stats, settings.telemetry.max_bytes
+            boot.telemetry_sock, pipeline.ingest, stats, settings.telemetry.max_bytes, boot.telemetry_path
         )
         await listener.start()
     pipeline.telemetry_active = boot.subscription == SUBSCRIBED
@@ -148,6 +149,7 @@ async def _run(boot: Boot) -> int:
         settings.pipeline,
         stats,
         telemetry_active=pipeline.telemetry_active,
+        timed=boot.timed,
         hooks=Hooks(
             on_invoke=cache.on_invoke if cache else None,
             on_shutdown=on_shutdown,

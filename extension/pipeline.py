@@ -25,6 +25,8 @@ log = get_logger("pipeline")
 #: The lifecycle waits on these (logsDropped: the awaited runtimeDone may have been dropped);
 #: checking the type first keeps log records off this path.
 _TRACKED_TYPES = frozenset({"platform.runtimeDone", "platform.report", "platform.logsDropped"})
+#: Without INVOKE events (Lambda Managed Instances) an invocation becomes known at platform.start.
+_TRACKED_TYPES_WITH_STARTS = _TRACKED_TYPES | {"platform.start"}
 
 
 class Pipeline:
@@ -43,6 +45,9 @@ class Pipeline:
         self._clock_ns = clock_ns
         #: Set by the composition root once the Telemetry API subscription succeeded.
         self.telemetry_active = False
+        #: Set by the composition root when no INVOKE events come: each platform.start then makes
+        #: its request awaited (its report is waited for at SHUTDOWN).
+        self.track_starts = False
         #: Set when a destination's queue crossed its flush threshold; cleared by `flush`.
         self.pressure = asyncio.Event()
 
@@ -53,7 +58,8 @@ class Pipeline:
     def ingest(self, events: Sequence[TelemetryEvent]) -> None:
         """Called by the listener for every accepted batch. Never raises."""
         try:
-            self._tracker.observe((e.type, e.request_id) for e in events if e.type in _TRACKED_TYPES)
+            tracked = _TRACKED_TYPES_WITH_STARTS if self.track_starts else _TRACKED_TYPES
+            self._tracker.observe((e.type, e.request_id) for e in events if e.type in tracked)
             self._offer(self._processor.process(events))
             if not self.pressure.is_set() and self.needs_flush():
                 self.pressure.set()

@@ -26,15 +26,15 @@ SPAN_WAIT_S = 10.0
 
 
 def _args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m emulator.demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer functions and invokes (for tests)")
-    p.add_argument("--verbose", action="store_true", help="echo function and extension output to stderr")
-    p.add_argument(
+    parser = argparse.ArgumentParser(prog="python -m emulator.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer functions and invokes (for tests)")
+    parser.add_argument("--verbose", action="store_true", help="echo function and extension output to stderr")
+    parser.add_argument(
         "--layer", type=Path, default=DEFAULT_LAYER, help="the unpacked layer (default build/layer)"
     )
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default build/demo)")
-    p.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
-    return p.parse_args(argv)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default build/demo)")
+    parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
+    return parser.parse_args(argv)
 
 
 def _show(path: Path) -> str:

@@ -1,26 +1,26 @@
 """The demo's stand-ins for AWS and for a telemetry backend, all on loopback.
 
-- moto (Secrets Manager, SSM) and the AppConfig data-plane test server, each behind a counting
-  proxy (`tests/support/fault_proxy.py`), so the demo can say how many AWS calls the extension
-  made for all the reads the functions did;
-- the OTLP/HTTP receiver (`tests/support/otlp_receivers.py`) that decodes real protobuf.
+- moto (Secrets Manager, SSM) and the AppConfig data-plane server, each behind a counting
+  proxy (:mod:`emulator.backends.fault_proxy`), so the demo can say how many AWS calls the
+  extension made for all the reads the functions did;
+- the OTLP/HTTP receiver (:mod:`emulator.backends.otlp_receivers`) that decodes real protobuf.
 
-The helpers live in `tests/support` (shared with the test suite). They are loaded with
-`importlib` and used through the small protocols below, so `mypy --strict` on `emulator/` does
-not type-check test code it does not own.
+The same backends serve the test suite and the benchmarks (:mod:`emulator.backends`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import socket
-import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+
+from emulator.backends.appconfig_server import AppConfigDataServer
+from emulator.backends.fault_proxy import FaultProxy
+from emulator.backends.moto_server import boto3_client, moto_server
+from emulator.backends.otlp_receivers import OtlpHttpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -35,37 +35,13 @@ FEATURE_FLAG = "new-checkout"
 FLAGS_DOCUMENT = {"new-checkout": {"enabled": True}, "dark-mode": {"enabled": False}}
 
 
-class Received(Protocol):
-    signal: str
-    path: str
-    message: Any
-    accepted: bool
-
-
-class Receiver(Protocol):
-    @property
-    def endpoint(self) -> str: ...
-
-    @property
-    def requests(self) -> list[Received]: ...
-
-    def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool: ...
-
-
-class CountingProxy(Protocol):
-    counts: Mapping[str, int]
-
-    @property
-    def url(self) -> str: ...
-
-
 @dataclass
 class Backends:
     moto_url: str
     appconfig_url: str
-    aws_proxy: CountingProxy  # in front of moto
-    appconfig_proxy: CountingProxy  # in front of the AppConfig data plane
-    receiver: Receiver
+    aws_proxy: FaultProxy  # in front of moto
+    appconfig_proxy: FaultProxy  # in front of the AppConfig data plane
+    receiver: OtlpHttpReceiver
 
     def aws_calls(self) -> dict[str, int]:
         """Upstream calls the extension made, by operation (`secretsmanager.GetSecretValue`, ...)."""
@@ -90,12 +66,6 @@ def _operation_name(operation: str) -> str:
     return operation
 
 
-def _support(module: str) -> Any:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module(f"tests.support.{module}")
-
-
 def port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -117,32 +87,27 @@ def cache_port(default: int) -> int:
 
 
 def _seed_aws(moto_url: str) -> None:
-    moto = _support("moto_server")
-    secrets = moto.boto3_client(moto_url, "secretsmanager", REGION)
+    secrets = boto3_client(moto_url, "secretsmanager", REGION)
     secrets.create_secret(Name=SECRET_NAME, SecretString=SECRET_VALUE)
-    ssm = moto.boto3_client(moto_url, "ssm", REGION)
+    ssm = boto3_client(moto_url, "ssm", REGION)
     ssm.put_parameter(Name=PARAMETER_NAME, Value=PARAMETER_VALUE, Type="String")
 
 
 @contextlib.contextmanager
 def running_backends() -> Iterator[Backends]:
     """Start everything, seed the secret, parameter and feature flags; stop it all on exit."""
-    moto = _support("moto_server")
-    appconfig = _support("appconfig_server")
-    proxies = _support("fault_proxy")
-    receivers = _support("otlp_receivers")
     with contextlib.ExitStack() as stack:
-        moto_url: str = stack.enter_context(moto.moto_server())
+        moto_url = stack.enter_context(moto_server())
         _seed_aws(moto_url)
-        data_plane = stack.enter_context(appconfig.AppConfigDataServer())
+        data_plane = stack.enter_context(AppConfigDataServer())
         data_plane.deploy(*APPCONFIG, json.dumps(FLAGS_DOCUMENT), version_label="v1")
-        aws_proxy = stack.enter_context(proxies.FaultProxy(moto_url))
-        appconfig_proxy = stack.enter_context(proxies.FaultProxy(data_plane.url))
-        receiver = stack.enter_context(receivers.OtlpHttpReceiver())
+        aws_proxy = stack.enter_context(FaultProxy(moto_url))
+        appconfig_proxy = stack.enter_context(FaultProxy(data_plane.url))
+        receiver = stack.enter_context(OtlpHttpReceiver())
         yield Backends(
             moto_url=moto_url,
-            appconfig_url=str(data_plane.url),
-            aws_proxy=cast(CountingProxy, aws_proxy),
-            appconfig_proxy=cast(CountingProxy, appconfig_proxy),
-            receiver=cast(Receiver, receiver),
+            appconfig_url=data_plane.url,
+            aws_proxy=aws_proxy,
+            appconfig_proxy=appconfig_proxy,
+            receiver=receiver,
         )

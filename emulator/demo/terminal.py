@@ -113,12 +113,15 @@ def invocation_block(v: InvocationView, style: Style) -> list[str]:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    out = [indent + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    out.append(indent + "  ".join("─" * w for w in widths))
-    for r in rows:
-        out.append(indent + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    return out
+    widths = [max(len(str(row[column])) for row in [header, *rows]) for column in range(len(header))]
+    lines = [
+        indent + "  ".join(title.ljust(width) for title, width in zip(header, widths, strict=True)).rstrip()
+    ]
+    lines.append(indent + "  ".join("─" * width for width in widths))
+    for row in rows:
+        cells = (str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append(indent + "  ".join(cells).rstrip())
+    return lines
 
 
 def render(summary: Summary, *, colour: bool, header: Sequence[str] = (), footer: Sequence[str] = ()) -> str:

@@ -1,10 +1,14 @@
 """The two local HTTP endpoints: 2773 (AWS Parameters and Secrets extension + SMA compatible) and
-2772 (AppConfig agent compatible), as aiohttp apps served on the sockets bound before register.
+2772 (AppConfig agent compatible): handlers for `extension.http.server`, which serves them on the
+sockets bound before register.
 
 Routing is done by hand on the raw path: a secret name may contain `/` (and `%2F` in `/v1/...`),
 and the order of checks is part of the contract (XFF refused, then the token, then the path,
 then the method). Every handler answers; nothing raises out of here, errors never echo the token
 or a value, and a bug becomes a 500 `InternalFailure` without a traceback in the body.
+
+The token is compared as the bytes received: a token header that is not valid UTF-8 is simply a
+wrong token (403, counted), never a decoding failure (issue 18).
 """
 
 from __future__ import annotations
@@ -17,18 +21,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
-from aiohttp import web
-
 from extension.cache.errors import UpstreamError
-from extension.cache.providers.appconfig import filter_flags
+from extension.cache.flags import filter_flags
 from extension.cache.providers.base import SECRETS, SSM, CacheKey, ConfigPayload, Payload
 from extension.cache.store import Lookup
 from extension.config import AppConfigTarget
+from extension.http.messages import Request, Response
 from extension.log import get_logger
 from extension.stats import Stats
 
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
-MAX_INFLIGHT = 128  # concurrent local requests per port before 429
+#: Requests handled at once per port; beyond it the endpoint answers 429 TooManyRequestsException.
+#: A fixed inbound limit of ours: PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS is, as AWS documents
+#: it, the connection limit of the HTTP clients that call AWS (see `CacheService`), not this.
+MAX_INFLIGHT = 128
+#: Largest request body accepted (only the batch POST has one); beyond it, 413.
+MAX_BODY = 256 * 1024
 MAX_BATCH_ITEMS = 50
 VERSION = "lambda-sidecar/0.1.0"
 
@@ -64,16 +72,11 @@ class BadRequest(Exception):
     """A request we answer with 400 (message is safe to echo: parameter names only)."""
 
 
-def json_response(status: int, doc: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps(doc, separators=(",", ":")).encode(),
-        content_type="application/json",
-        headers=headers,
-    )
+def json_response(status: int, doc: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response.json(doc, status, headers)
 
 
-def error_response(status: int, code: str, message: str) -> web.Response:
+def error_response(status: int, code: str, message: str) -> Response:
     return json_response(status, {"__type": code, "message": message})
 
 
@@ -116,7 +119,7 @@ def parameter_key(params: dict[str, str]) -> CacheKey:
     return CacheKey(SSM, name, version, label, parse_bool(params, "withDecryption"))
 
 
-def extract_json_key(payload: Payload, json_key: str) -> web.Response:
+def extract_json_key(payload: Payload, json_key: str) -> Response:
     """`jsonKey=`: just one key of a JSON SecretString (strings as text/plain, others as JSON)."""
     raw = payload.doc.get("SecretString")
     try:
@@ -129,7 +132,7 @@ def extract_json_key(payload: Payload, json_key: str) -> web.Response:
         return error_response(404, "JsonKeyNotFound", "the secret has no such JSON key")
     value = doc[json_key]
     if isinstance(value, str):
-        return web.Response(text=value, content_type="text/plain")
+        return Response.text(value)
     return json_response(200, value)
 
 
@@ -141,20 +144,24 @@ class Limiter:
         self.active = 0
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _guard(limiter: Limiter, stats: Stats, port: str, inner: Handler) -> Handler:
-    async def handle(request: web.Request) -> web.StreamResponse:
+def guard(limiter: Limiter, stats: Stats, port: str, inner: Handler) -> Handler:
+    """The concurrency limit (429) and the last line of defence (500 InternalFailure, one log line;
+    the traceback only at debug level, as our log lines come back to us as telemetry)."""
+
+    async def handle(request: Request) -> Response:
         if limiter.active >= limiter.cap:
             stats.add("cache_rejected", label="concurrency")
             return error_response(429, "TooManyRequestsException", "too many concurrent requests")
         limiter.active += 1
         try:
             return await inner(request)
-        except Exception:
+        except Exception as exc:
             stats.add("internal_errors", label=f"cache_{port}")
-            _log.exception("cache endpoint failed on an unexpected error")
+            _log.error("cache endpoint failed on an unexpected error (%s)", type(exc).__name__)
+            _log.debug("cache endpoint failure", exc_info=True)
             return error_response(500, "InternalFailure", "internal error in lambda-sidecar")
         finally:
             limiter.active -= 1
@@ -162,11 +169,11 @@ def _guard(limiter: Limiter, stats: Stats, port: str, inner: Handler) -> Handler
     return handle
 
 
-def _token_ok(request: web.Request, token: str | None) -> bool:
-    given = request.headers.get(TOKEN_HEADER)
+def _token_ok(request: Request, token: str | None) -> bool:
+    given = request.headers.raw(TOKEN_HEADER)
     if token is None or given is None:
         return False
-    return hmac.compare_digest(given.encode(), token.encode())
+    return hmac.compare_digest(given, token.encode())
 
 
 class SecretsEndpoint:
@@ -177,12 +184,12 @@ class SecretsEndpoint:
         self._token = token
         self._stats = stats
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: Request) -> Response:
         if "X-Forwarded-For" in request.headers:
             return error_response(400, "InvalidRequestException", "forwarded requests are not accepted")
-        path = request.rel_url.raw_path
+        path = request.path
         if path == "/ping":
-            return web.Response(text="healthy")
+            return Response.text("healthy")
         if not _token_ok(request, self._token):
             self._stats.add("cache_rejected", label="token")
             return error_response(
@@ -219,11 +226,9 @@ class SecretsEndpoint:
             response = extract_json_key(found.value, json_key)
             response.headers.update(cache_headers(found))
             return response
-        return web.Response(
-            body=found.value.body, content_type="application/json", headers=cache_headers(found)
-        )
+        return Response(200, found.value.body, "application/json", cache_headers(found))
 
-    async def _batch(self, request: web.Request) -> web.Response:
+    async def _batch(self, request: Request) -> Response:
         """Several secrets and parameters in one local call (GET: repeated `secretId=`/`name=`, POST:
         JSON `{"secrets": [...], "parameters": [...]}`); per-item errors inside a 200 answer."""
         keys = await batch_keys(request)
@@ -245,7 +250,7 @@ class SecretsEndpoint:
         return json_response(200, out)
 
 
-async def batch_keys(request: web.Request) -> list[tuple[str, CacheKey]]:
+async def batch_keys(request: Request) -> list[tuple[str, CacheKey]]:
     params, every = split_query(request.query_string)
     keys: list[tuple[str, CacheKey]] = []
     if request.method == "GET":
@@ -256,7 +261,7 @@ async def batch_keys(request: web.Request) -> list[tuple[str, CacheKey]]:
         ]
     else:
         try:
-            doc = json.loads(await request.read())
+            doc = json.loads(request.body)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise BadRequest("the body is not JSON") from exc
         if not isinstance(doc, dict):
@@ -292,20 +297,20 @@ class AppConfigEndpoint:
         self._require_token = require_token
         self._stats = stats
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.rel_url.raw_path
+    async def handle(self, request: Request) -> Response:
+        path = request.path
         if path == "/ping":
-            return web.Response(text=VERSION)
+            return Response.text(VERSION)
         if "X-Forwarded-For" in request.headers:
-            return web.Response(status=400, text="forwarded requests are not accepted")
+            return Response.text("forwarded requests are not accepted", 400)
         if self._require_token and not _token_ok(request, self._token):
             self._stats.add("cache_rejected", label="token")
-            return web.Response(status=403, text="missing or invalid X-Aws-Parameters-Secrets-Token")
+            return Response.text("missing or invalid X-Aws-Parameters-Secrets-Token", 403)
         match = _CONFIG_PATH.match(path)
         if match is None:
-            return web.Response(status=404, text="unknown path")
+            return Response.text("unknown path", 404)
         if request.method != "GET":
-            return web.Response(status=405, text="only GET is supported")
+            return Response.text("only GET is supported", 405)
         if "Context" in request.headers and self._stats.first_time("appconfig_context"):
             _log.warning("Context headers are not evaluated (multi-variant flags): serving stored values")
         target = AppConfigTarget(*(unquote(g) for g in match.groups()))
@@ -313,7 +318,7 @@ class AppConfigEndpoint:
         try:
             found = await self._backend.lookup_config(target, force=False)
         except UpstreamError as err:
-            return web.Response(status=appconfig_status(err), text=err.message or err.code)
+            return Response.text(err.message or err.code, appconfig_status(err))
         value = found.value
         headers = cache_headers(found)
         if value.configuration_version or value.version_label:
@@ -322,15 +327,14 @@ class AppConfigEndpoint:
             headers["Version-Label"] = value.version_label
         flags = [f for f in every.get("flag", []) if f]
         if not flags:
-            headers["Content-Type"] = value.content_type
-            return web.Response(body=value.body, headers=headers)
+            return Response(200, value.body, value.content_type, headers)
         try:
             body = filter_flags(value.body, flags)
         except KeyError as exc:
-            return web.Response(status=404, text=f"flag not found: {exc.args[0]}")
+            return Response.text(f"flag not found: {exc.args[0]}", 404)
         except ValueError:
-            return web.Response(status=400, text="configuration is not a feature flag JSON document")
-        return web.Response(body=body, content_type="application/json", headers=headers)
+            return Response.text("configuration is not a feature flag JSON document", 400)
+        return Response(200, body, "application/json", headers)
 
 
 def appconfig_status(err: UpstreamError) -> int:
@@ -343,9 +347,3 @@ def appconfig_status(err: UpstreamError) -> int:
     if err.code == "InternalFailure":
         return 500
     return 502
-
-
-def build_app(handler: Handler, limiter: Limiter, stats: Stats, port: str) -> web.Application:
-    app = web.Application(client_max_size=256 * 1024)
-    app.router.add_route("*", "/{tail:.*}", _guard(limiter, stats, port, handler))
-    return app

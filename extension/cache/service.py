@@ -16,24 +16,31 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from extension.cache.aws import AwsClient
 from extension.cache.errors import UpstreamError, UpstreamUnreachable
 from extension.cache.providers.appconfig import AppConfigProvider
 from extension.cache.providers.base import SECRETS, SSM, CacheKey, ConfigPayload, Payload
 from extension.cache.providers.secrets_manager import SecretsManagerProvider
 from extension.cache.providers.ssm import SsmProvider
-from extension.cache.server import MAX_INFLIGHT, AppConfigEndpoint, Limiter, SecretsEndpoint, build_app
+from extension.cache.server import (
+    MAX_BODY,
+    MAX_INFLIGHT,
+    AppConfigEndpoint,
+    Limiter,
+    SecretsEndpoint,
+    guard,
+)
 from extension.cache.sockets import BoundSockets
 from extension.cache.store import CacheStore, Lookup, StoreLimits
 from extension.config import AppConfigTarget, Settings
 from extension.http.proxy import proxy_rules
+from extension.http.server import HttpServer
 from extension.log import get_logger
 from extension.stats import Stats
 
 WAIT_MARGIN_S = 0.25  # a waiting request outlives the fetch's own timeout, so that error wins
 STUCK_FACTOR = 3.0  # a fetch older than this many timeouts (wall time) was cut off by a freeze
+SHUTDOWN_GRACE_S = 0.5  # requests in progress at shutdown get this long to be answered
 _log = get_logger("cache")
 
 
@@ -64,6 +71,9 @@ class CacheService:
             refresh_fraction=cache.refresh_ahead_fraction,
             negative_ttl_s=cache.negative_ttl_s,
         )
+        # PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS / AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS:
+        # as AWS documents them, the connection limit of the HTTP clients that call AWS (the
+        # endpoints' own inbound limit is server.MAX_INFLIGHT).
         proxy = proxy_rules(settings.proxy)
         self.client = AwsClient(settings.aws, max_connections=max(cache.max_connections, 2), proxy_for=proxy)
         self.appconfig_client = AwsClient(
@@ -89,7 +99,7 @@ class CacheService:
             self.appconfig.fetch, ttl=self.appconfig.ttl, size=lambda p: p.size, limits=limits, clock=clock
         )
         self._snap_start = settings.function.initialization_type == "snap-start"
-        self._runners: list[web.AppRunner] = []
+        self._servers: list[HttpServer] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._invokes = 0
         self._started = False
@@ -126,11 +136,15 @@ class CacheService:
         for name, sock, handler in endpoints:
             if sock is None:
                 continue
-            app = build_app(handler, Limiter(MAX_INFLIGHT), self._stats, name)
-            runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
-            await runner.setup()
-            await web.SockSite(runner, sock).start()
-            self._runners.append(runner)
+            server = HttpServer(
+                guard(Limiter(MAX_INFLIGHT), self._stats, name, handler),
+                name=f"cache_{name}",
+                stats=self._stats,
+                counter="cache_rejected",
+                max_body=MAX_BODY,
+            )
+            await server.start(sock)
+            self._servers.append(server)
             ports.append(f"{name}={sock.getsockname()[1]}")
         if ports:
             _log.info(
@@ -188,8 +202,7 @@ class CacheService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.values.close()
         await self.configs.close()
-        for runner in self._runners:
-            await runner.cleanup()
+        await asyncio.gather(*(server.shutdown(SHUTDOWN_GRACE_S) for server in self._servers))
         await self.client.close()
         await self.appconfig_client.close()
 

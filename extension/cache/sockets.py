@@ -2,9 +2,10 @@
 
 Lambda starts the runtime's init right after the last extension registers; a function that reads a
 secret in its init code must then find the port already accepting connections, so the sockets are
-bound and put in listening state here (connections queue in the backlog until aiohttp serves them).
-Standard library only, and only what binding needs (no `dataclasses`, no `extension.config`):
-this module is imported before `/register`, where every import delays the function's init.
+bound and put in listening state here (connections queue in the backlog until
+`extension.http.server` serves them). Standard library only, and only what binding needs (no
+`dataclasses`, no `extension.config`): this module is imported before `/register`, where every
+import delays the function's init.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from extension.config import HttpJsonSettings, OtlpSettings, Settings
+from extension.config import HttpJsonSettings, OtlpSettings, OtlpSignalSettings, Settings
 from extension.exporters.base import Exporter, ExporterDisabledError, ExportResult
 from extension.exporters.destination import Destination
 from extension.exporters.secret_refs import CachingResolver, Resolver, SecretRefError, has_refs
@@ -64,10 +64,13 @@ class DeferredExporter:
 
 
 async def resolve_otlp(settings: OtlpSettings, resolver: CachingResolver) -> OtlpSettings:
+    async def resolved(cfg: OtlpSignalSettings | None) -> OtlpSignalSettings | None:
+        return None if cfg is None else replace(cfg, headers=await resolver.headers(cfg.headers))
+
     return OtlpSettings(
-        traces=replace(settings.traces, headers=await resolver.headers(settings.traces.headers)),
-        metrics=replace(settings.metrics, headers=await resolver.headers(settings.metrics.headers)),
-        logs=replace(settings.logs, headers=await resolver.headers(settings.logs.headers)),
+        traces=await resolved(settings.traces),
+        metrics=await resolved(settings.metrics),
+        logs=await resolved(settings.logs),
     )
 
 
@@ -88,7 +91,7 @@ def build_exporter(name: str, settings: Settings, resolve_secret: Resolver | Non
         from extension.http.proxy import proxy_rules
 
         otlp, proxy = ex.otlp, proxy_rules(settings.proxy)
-        if any(has_refs(s.headers) for s in (otlp.traces, otlp.metrics, otlp.logs)):
+        if any(has_refs(s.headers) for s in otlp.configured().values()):
 
             async def prepare_otlp() -> Exporter:
                 resolved = await resolve_otlp(otlp, CachingResolver(resolver_fn))

@@ -3,22 +3,20 @@
 Each signal has its own endpoint, protocol, headers, timeout, compression and CA certificate (the
 standard per-signal `OTEL_EXPORTER_OTLP_<SIGNAL>_*` variables, resolved in config.py). The three
 signals of one batch are sent concurrently and their results combined: when one signal fails,
-only that signal's records are kept for a retry. grpcio is imported only when a signal uses
-gRPC (it costs far more to import than the HTTP client); without it (a layer built without
-gRPC) config validation has already refused the setting, and those signals fail permanently
-with a clear reason while the others still go out.
+only that signal's records are kept for a retry. grpcio ships in every layer but is imported
+only when a signal uses gRPC (it costs far more to import than the HTTP client); should it be
+missing, those signals fail permanently with a clear reason while the others still go out.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from extension.config import OtlpSettings, OtlpSignalSettings
 from extension.exporters import http_common
-from extension.exporters.base import OTEL_KINDS, ExportResult, combine
-from extension.exporters.otlp_encode import encode_logs, encode_metrics, encode_traces
-from extension.exporters.otlp_response import rejected_count
+from extension.exporters.base import KIND_LOGS, KIND_METRICS, KIND_SPANS, ExportResult, combine
+from extension.exporters.otlp_encode import encode_logs, encode_metrics, encode_traces, partial_success
 from extension.signals import Resource, Signals
 
 if TYPE_CHECKING:
@@ -26,19 +24,15 @@ if TYPE_CHECKING:
     from extension.http.client import HttpClient
 
 SIGNALS = ("traces", "metrics", "logs")
+_SIGNAL_OF_KIND = {KIND_SPANS: "traces", KIND_METRICS: "metrics", KIND_LOGS: "logs"}
 
 
 def encode(signal: str, part: Signals, resource: Resource) -> bytes:
-    """The Export*ServiceRequest of `part` as protobuf bytes."""
-    message: Any
     if signal == "traces":
-        message = encode_traces(part.spans, resource)
-    elif signal == "metrics":
-        message = encode_metrics(part.metrics, resource)
-    else:
-        message = encode_logs(part.logs, resource)
-    # The encoders return the serialized bytes; protobuf message objects are still accepted.
-    return message if isinstance(message, bytes) else bytes(message.SerializeToString())
+        return encode_traces(part.spans, resource)
+    if signal == "metrics":
+        return encode_metrics(part.metrics, resource)
+    return encode_logs(part.logs, resource)
 
 
 def split(signals: Signals) -> list[tuple[str, Signals]]:
@@ -52,6 +46,17 @@ def split(signals: Signals) -> list[tuple[str, Signals]]:
     return parts
 
 
+def rejected_count(signal: str, body: bytes, content_type: str) -> tuple[int, str]:
+    """`partial_success` of an OTLP response body: (rejected count, server message)."""
+    if not body or "json" in content_type:
+        return 0, ""
+    try:
+        rejected, message = partial_success(body)
+    except ValueError:
+        return 0, ""
+    return rejected, message[:200]
+
+
 class OtlpExporter:
     """Contract: see `extension.exporters.base.Exporter`."""
 
@@ -59,9 +64,12 @@ class OtlpExporter:
         self, settings: OtlpSettings, name: str = "otlp", *, proxy_for: http_common.ProxyFor | None = None
     ) -> None:
         self.name = name
-        self.accepts = OTEL_KINDS
         self.settings = settings
-        self._per_signal: dict[str, OtlpSignalSettings] = {s: getattr(settings, s) for s in SIGNALS}
+        # A signal without an endpoint is not sent over OTLP; the destination never queues it.
+        self._per_signal: dict[str, OtlpSignalSettings] = settings.configured()
+        self.accepts = frozenset(
+            kind for kind, signal in _SIGNAL_OF_KIND.items() if signal in self._per_signal
+        )
         self._http: HttpClient | None = None
         self._proxy_for = proxy_for
         self._grpc: GrpcTransport | None = None
@@ -86,7 +94,7 @@ class OtlpExporter:
         try:
             if not self._started:
                 await self.start()
-            parts = split(signals)
+            parts = [(signal, part) for signal, part in split(signals) if signal in self._per_signal]
             if self._grpc is not None:
                 await self._grpc.prepare()
             results = await asyncio.gather(

@@ -3,8 +3,8 @@ layer but costs far more to import than the HTTP client).
 
 Requests and responses cross the channel as bytes (no request serializer, no response
 deserializer): the request is the Export*ServiceRequest our encoder already serialized, and
-the response is read by `otlp_response` only when it is not empty, so this module never needs
-protobuf's generated types.
+the response's `partial_success` is read by the wire decoder of `otlp_encode`, so this module
+never needs protobuf's generated types.
 
 Freezes break gRPC connections: while the environment is frozen the server or a NAT drops the
 TCP connection, and after the thaw the channel either reports TRANSIENT_FAILURE (and would wait
@@ -32,7 +32,7 @@ from grpc import aio
 
 from extension.config import OtlpSignalSettings
 from extension.exporters.base import ExportResult
-from extension.exporters.otlp_response import rejected_count
+from extension.exporters.otlp_encode import partial_success
 
 #: gRPC method path per signal (the collector services of opentelemetry-proto).
 METHODS: dict[str, str] = {
@@ -176,7 +176,11 @@ class GrpcTransport:
         except Exception as exc:
             self._stale.add(key)
             return ExportResult.retryable(f"grpc error ({type(exc).__name__})")
-        rejected, message = rejected_count(signal, bytes(response or b""))
+        try:
+            rejected, message = partial_success(bytes(response or b""))
+        except ValueError:  # not a protobuf message: the data was accepted all the same
+            rejected, message = 0, ""
+        message = message[:200]
         return ExportResult.success(rejected=rejected, reason=message)
 
     async def close(self) -> None:

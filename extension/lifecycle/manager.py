@@ -3,6 +3,12 @@
 Rule: nothing of ours is in flight when we call `/event/next` (the environment may freeze right
 after). Every wait and every export is bounded by the event's own deadline, converted once from
 epoch milliseconds to loop time on arrival.
+
+Timed mode (Lambda Managed Instances, registered for SHUTDOWN only): no INVOKE paces us and the
+environment never freezes, so the one `/event/next` waits for SHUTDOWN while a timer task on the
+same loop exports every `SIDECAR_FLUSH_INTERVAL_SECONDS`, and at once when a queue fills
+(https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances.html). Timers are used
+only there: elsewhere a freeze could stop them mid-export.
 """
 
 from __future__ import annotations
@@ -28,6 +34,16 @@ DEADLINE_MARGIN_S = 0.05
 SHUTDOWN_SAFETY_S = 0.15
 #: Share of the SHUTDOWN budget spent waiting for late telemetry (the last platform.report).
 SHUTDOWN_DRAIN_SHARE = 0.4
+#: Timed mode: the shortest interval honoured (0 would spin), the longest a timed export may take
+#: (nobody waits on it, but a stuck backend must not hold the timer for long), and the share of
+#: the SHUTDOWN budget left to an export in progress before it is cut off (its data is kept).
+MIN_TIMER_INTERVAL_S = 0.05
+MAX_TIMED_FLUSH_S = 5.0
+SHUTDOWN_TIMER_SHARE = 0.2
+
+
+def timer_interval(settings: PipelineSettings) -> float:
+    return max(MIN_TIMER_INTERVAL_S, settings.flush_interval_s)
 
 
 @dataclass
@@ -38,6 +54,7 @@ class Hooks:
     on_shutdown: Callable[[float], Awaitable[None]] | None = None
     #: Called with the seconds left before our /next, to finish background work (bounded).
     before_next: Callable[[float], Awaitable[None]] | None = None
+    #: Timed mode calls `on_invoke` at every timer export instead (there are no INVOKE events).
 
 
 class LifecycleManager:
@@ -50,6 +67,7 @@ class LifecycleManager:
         stats: Stats,
         telemetry_active: bool,
         hooks: Hooks,
+        timed: bool = False,
     ) -> None:
         self._next_event = next_event
         self._pipeline = pipeline
@@ -59,10 +77,15 @@ class LifecycleManager:
         self._telemetry_active = telemetry_active
         self._hooks = hooks
         self._scheduler = FlushScheduler(settings, time.time())
+        self._timed = timed
         self.invokes = 0
+        #: Timed mode: exports made by the timer (interval or full queues).
+        self.timed_flushes = 0
 
     async def run(self) -> int:
         """Loop on /event/next until SHUTDOWN; returns the process exit code."""
+        if self._timed:
+            return await self._run_timed()
         while True:
             try:
                 event = await self._next_event()
@@ -144,3 +167,75 @@ class LifecycleManager:
         await self._pipeline.shutdown(event.shutdown_reason, deadline)
         if self._hooks.on_shutdown is not None:
             await self._hooks.on_shutdown(max(0.0, deadline - loop.time()))
+
+    # ---------------------------------------------------------------------------------------
+    # Timed mode (no INVOKE events, no freeze)
+    # ---------------------------------------------------------------------------------------
+
+    async def _run_timed(self) -> int:
+        interval = timer_interval(self._settings)
+        log.info("no INVOKE events (Lambda Managed Instances): exporting every %g s", interval)
+        stop = asyncio.Event()
+        timer = asyncio.ensure_future(self._timer(stop, interval))
+        try:
+            while True:
+                try:
+                    event = await self._next_event()
+                except Exception as exc:
+                    log.error("/event/next failed (%s); exiting", exc)
+                    return 1
+                if event.event_type == "SHUTDOWN":
+                    await self._stop_timer(timer, stop, event)
+                    await self._guarded(self._on_shutdown(event), "shutdown")
+                    return 0
+                # Nothing else was registered for; an unexpected event is ignored.
+        finally:
+            if not timer.done():
+                timer.cancel()
+                await asyncio.gather(timer, return_exceptions=True)
+
+    async def _timer(self, stop: asyncio.Event, interval: float) -> None:
+        """Export at every interval and whenever a destination's queue crosses its threshold."""
+        loop = asyncio.get_running_loop()
+        pressure = self._pipeline.pressure
+        due = loop.time() + interval
+        while not stop.is_set():
+            remaining = due - loop.time()
+            if remaining > 0 and not pressure.is_set():
+                await _first_of((stop, pressure), remaining)
+            if stop.is_set():
+                return
+            if loop.time() >= due:
+                due = loop.time() + interval
+                if self._hooks.on_invoke is not None:
+                    self._hooks.on_invoke()
+            elif pressure.is_set():
+                self._stats.add("flushes_under_pressure")
+            else:
+                continue
+            budget = max(self._settings.export_budget_ms / 1000.0, min(interval, MAX_TIMED_FLUSH_S))
+            self.timed_flushes += 1
+            await self._guarded(self._pipeline.flush(loop.time() + budget), "timed_flush")
+
+    async def _stop_timer(
+        self, timer: asyncio.Future[None], stop: asyncio.Event, event: LifecycleEvent
+    ) -> None:
+        """Let an export in progress finish within a share of the SHUTDOWN budget, then cut it off
+        (the destination puts the batch back, so the final flush still sends it)."""
+        stop.set()
+        loop = asyncio.get_running_loop()
+        limit = max(0.0, self._loop_deadline(event.deadline_ms) - SHUTDOWN_SAFETY_S - loop.time())
+        await asyncio.wait((timer,), timeout=limit * SHUTDOWN_TIMER_SHARE)
+        if not timer.done():
+            timer.cancel()
+        await asyncio.gather(timer, return_exceptions=True)
+
+
+async def _first_of(events: tuple[asyncio.Event, ...], limit_s: float) -> None:
+    """Wait until one of `events` is set or `limit_s` seconds passed."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

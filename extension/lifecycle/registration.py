@@ -11,6 +11,7 @@ only to read the answer, once the platform already counts us as registered.
 from __future__ import annotations
 
 import socket
+import time
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy honours the name)
 if TYPE_CHECKING:
@@ -27,12 +28,34 @@ _MAX_HEAD = 64 * 1024
 _MAX_BODY = 1024 * 1024
 
 
+#: Answered to a register call naming an event the platform does not offer this extension; on
+#: Lambda Managed Instances external extensions may register only for SHUTDOWN.
+INVALID_EVENT_TYPE = "Extension.InvalidEventType"
+#: Register attempts for an answer that may be transient (HTTP 5xx, a broken connection), and the
+#: pause between them; small, since the whole of init waits for our registration.
+REGISTER_ATTEMPTS = 3
+REGISTER_RETRY_PAUSE_S = 0.1
+
+
 class ExtensionsApiError(RuntimeError):
     """A non-success answer from the Extensions API (status and the platform's errorType)."""
 
     def __init__(self, what: str, status: int, body: str) -> None:
         super().__init__(f"{what} failed: HTTP {status}: {body[:300]}")
         self.status = status
+        self.error_type = _error_type(body)
+
+
+def _error_type(body: str) -> str:
+    """The `errorType` of an Extensions API error body, or "" (only read on the failure path)."""
+    import json
+
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return ""
+    value = parsed.get("errorType") if isinstance(parsed, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 class Registration:
@@ -250,6 +273,44 @@ def register(runtime_api: str, name: str, events: list[str]) -> Registration:
         handler=str(info.get("handler", "")),
         account_id=str(info["accountId"]) if info.get("accountId") else None,
     )
+
+
+def register_with_fallback(
+    runtime_api: str, name: str, events: list[str]
+) -> tuple[Registration, tuple[str, ...], list[str]]:
+    """Register, giving up lifecycle events the platform refuses instead of failing init.
+
+    Returns the registration, the events it holds and one note per concession to log. An
+    `Extension.InvalidEventType` refusal (INVOKE on Lambda Managed Instances) is retried with
+    SHUTDOWN only, then with no events; an HTTP 5xx or a refused or broken connection is retried a few
+    times. Anything else, or the last failure, is raised: an extension that is not registered
+    cannot keep init going (Lambda waits for every launched extension to register).
+    """
+    wanted = list(events)
+    notes: list[str] = []
+    failures = 0
+    while True:
+        try:
+            return register(runtime_api, name, wanted), tuple(wanted), notes
+        except ExtensionsApiError as exc:
+            if exc.status == 403 and exc.error_type == INVALID_EVENT_TYPE and wanted:
+                fewer = ["SHUTDOWN"] if "INVOKE" in wanted else []
+                kept = fewer or "no events"
+                notes.append(f"the platform refused events {wanted} ({exc}); registering for {kept} instead")
+                wanted = fewer
+                continue
+            if exc.status < 500:
+                raise
+            error: Exception = exc
+        except TimeoutError:
+            raise  # ten silent seconds: init has run out of time, and we may be registered already
+        except OSError as exc:
+            error = exc
+        failures += 1
+        if failures >= REGISTER_ATTEMPTS:
+            raise error
+        notes.append(f"register attempt {failures} failed ({error}); retried")
+        time.sleep(REGISTER_RETRY_PAUSE_S * failures)
 
 
 def report_error(runtime_api: str, extension_id: str, kind: str, error_type: str, message: str) -> int:

@@ -44,7 +44,7 @@ from extension.sources.telemetry_api.schema import (
 )
 from extension.stats import Stats
 
-_LOG_SOURCES = {EventType.FUNCTION: "function", EventType.EXTENSION: "extension"}
+_FUNCTION, _EXTENSION = EventType.FUNCTION, EventType.EXTENSION
 _INIT_KINDS = {
     EventType.INIT_START: "init",
     EventType.INIT_RUNTIME_DONE: "init",
@@ -81,7 +81,10 @@ class TelemetryProcessor:
         clock: Callable[[], int] = time.time_ns,
         id_generator: Callable[[int], bytes] = os.urandom,
         max_open_invocations: int = MAX_OPEN_INVOCATIONS,
+        concurrent_invocations: bool = False,
     ) -> None:
+        """`concurrent_invocations`: several invocations run at once (Lambda Managed Instances), so
+        a log line that names no request cannot be attributed to the latest platform.start."""
         p = settings.processing
         self._settings = settings
         self._resource = resource
@@ -104,6 +107,7 @@ class TelemetryProcessor:
         # lines; INVOKE N+1 can arrive before N's last lines are delivered, so it must not move it.
         self._current: Correlation | None = None
         self._stream_ordered = "platform" in settings.telemetry.types
+        self._concurrent = concurrent_invocations
         self._coldstart_counted = False
         self._init_duration_recorded = False
         self._redacted_reported = 0
@@ -118,7 +122,8 @@ class TelemetryProcessor:
         out = _Out()
         for ev in events:
             kind = ev.kind
-            source = _LOG_SOURCES.get(kind) if kind is not None else None
+            # identity tests: hashing an Enum member (a dict lookup) is a Python-level call
+            source = "function" if kind is _FUNCTION else "extension" if kind is _EXTENSION else None
             try:
                 if source is not None:
                     self._log_event(ev, source, now, out)
@@ -157,7 +162,7 @@ class TelemetryProcessor:
         if 0 < deadline_ms < 2**63 // 1_000_000:
             inv.deadline_ns = deadline_ms * 1_000_000
         inv.apply_header(trace_header)
-        if not self._stream_ordered:
+        if not self._stream_ordered and not self._concurrent:
             self._current = inv
 
     def on_shutdown(self, reason: str, now_ns: int) -> Signals:
@@ -240,7 +245,7 @@ class TelemetryProcessor:
             return
         inv.start, inv.start_ns = rec, t
         inv.apply_tracing(rec.tracing)
-        self._current = inv
+        self._current = None if self._concurrent else inv
         if self._platform_logs:
             out.logs.append(platform_log(lines.start_line(rec), INFO, t, now, inv, inv.request_id))
 

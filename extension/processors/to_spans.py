@@ -92,6 +92,7 @@ def invocation_spans(
         start = inv.report_ns - _ns(rep.duration_ms)
     if start is None:
         start = inv.invoke_ns if inv.invoke_ns is not None else end
+    start = max(start, 0)  # a duration longer than the time since the epoch is a bad record, not a span
     end = max(end, start)
 
     attrs: dict[str, AttrValue] = {"faas.invocation_id": inv.request_id, "faas.coldstart": inv.coldstart}

@@ -1,10 +1,11 @@
 """The start-up fast path (extension/__main__.py before /register) stays lean and reads settings
 exactly as extension.config does.
 
-`early_settings` duplicates, for speed, the reading of the seven variables that decide what to
-bind and which events to register for; these tests pin it to `config.from_env` (generated
-environments), check that the fast path imports nothing heavy, and exercise the raw-socket HTTP
-client of `registration` against a scripted server. No timing is asserted.
+`early_settings` reads the seven variables that decide what to bind and which events to register
+for through the same declarations (`extension.variables`) as `config.from_env`; these tests pin
+that agreement over generated environments, check that the fast path imports nothing heavy, and
+exercise the raw-socket HTTP client of `registration` against a scripted server. No timing is
+asserted.
 """
 
 from __future__ import annotations
@@ -52,8 +53,7 @@ def test_early_settings_agree_with_the_full_configuration(env: dict[str, str]) -
     except ConfigError:
         assert early is None, "the fast path accepted a value the configuration rejects"
         return
-    if early is None:
-        return  # unusual but valid: the fast path defers to the full configuration, fine
+    assert early is not None, "the fast path rejected a value the configuration accepts"
     assert early.disabled == full.disabled
     assert (early.telemetry.enabled, early.telemetry.port) == (full.telemetry.enabled, full.telemetry.port)
     c = full.cache
@@ -71,6 +71,11 @@ def test_canonical_values_take_the_fast_path() -> None:
     )
     assert early is not None and early.cache.secrets_port == 3773 and not early.telemetry.enabled
     assert early_settings({"SIDECAR_DISABLED": "perhaps"}) is None
+    # values the old hand-written reader deferred (and so parsed everything before /register)
+    odd = early_settings(
+        {"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "+3773", "SIDECAR_TELEMETRY_PORT": "1_000"}
+    )
+    assert odd is not None and odd.cache.secrets_port == 3773 and odd.telemetry.port == 1000
 
 
 def test_fast_path_imports_nothing_heavy() -> None:
@@ -79,7 +84,8 @@ def test_fast_path_imports_nothing_heavy() -> None:
         [sys.executable, "-E", "-S", "-B", "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     heavy = {"http.client", "email", "ssl", "dataclasses", "json", "re", "typing", "logging", "extension.config",
-             "asyncio", "aiohttp", "google.protobuf"}  # fmt: skip
+             "asyncio", "aiohttp", "google.protobuf", "urllib.parse",
+             "extension.config_docs"}  # fmt: skip
     assert heavy.isdisjoint(out), sorted(heavy.intersection(out))
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from emulator.backends.fault_proxy import FaultProxy
+from emulator.backends.moto_server import TEST_CREDENTIALS, boto3_client, moto_server, reset
 from extension.cache.service import CacheService
 from extension.cache.sockets import bind_cache_sockets
 from extension.config import from_env
 from extension.stats import Stats
-from tests.support.fault_proxy import FaultProxy
-from tests.support.moto_server import TEST_CREDENTIALS, boto3_client, moto_server, reset
 
 TOKEN = "local-test-token"
 

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from emulator.backends.appconfig_server import AppConfigDataServer
+from emulator.backends.fault_proxy import Fault, FaultProxy
 from tests.cache.conftest import TOKEN, Factory
-from tests.support.appconfig_server import AppConfigDataServer
-from tests.support.fault_proxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ from urllib.parse import quote
 
 import pytest
 
+from emulator.backends.fault_proxy import Fault, FaultProxy
 from extension.cache.providers.base import CacheKey
 from tests.cache.conftest import TOKEN, Factory
-from tests.support.fault_proxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from extension.cache.errors import UpstreamError
-from extension.cache.providers.appconfig import filter_flags
+from extension.cache.flags import filter_flags
 from extension.cache.providers.base import SSM, CacheKey, iso_ms
 from extension.cache.providers.secrets_manager import shape_secret
 from extension.cache.providers.ssm import request_name, shape_parameter

@@ -21,6 +21,8 @@ killed. Config keys (all optional):
 * ``on_invoke``: ``"next"`` | ``"sleep:<s>"`` | ``"crash"`` (exit 3) | ``"exit0"`` | ``"hang"``
   | ``"exit_error"``
 * ``on_shutdown``: ``"exit"`` | ``"hang"`` | ``"drain"`` (wait for pending platform.report, then exit)
+* ``drain_reports``: with ``"drain"``, the number of platform.report records to wait for (when
+  there are no INVOKE events to count them from, as on Managed Instances)
 * ``idle_exit_after_s``: exit(0) this long after an INVOKE, while idle in ``next``
 """
 
@@ -232,7 +234,7 @@ def shutdown(event: dict[str, Any]) -> None:
                     for e in batch["body"]
                     if e["type"] == "platform.report"
                 }
-            if requests <= reported:
+            if requests <= reported and len(reported) >= CONFIG.get("drain_reports", 0):
                 break
             time.sleep(0.02)
     RECORD["exited_ms"] = time.time() * 1000

@@ -33,7 +33,29 @@ if INTERNAL:
         json.dump(result, fh)
 
 
+def wait_for_peers(barrier):
+    """Meet ``count`` invocations in flight at once: drop a file, wait (bounded) for the others.
+
+    Returns how many were seen. Only concurrent invocations can all see ``count``: one running
+    alone waits out ``timeout`` and reports fewer.
+    """
+    folder = barrier["dir"]
+    os.makedirs(folder, exist_ok=True)
+    mine = os.path.join(folder, f"{os.getpid()}-{time.monotonic_ns()}")
+    with open(mine, "w"):
+        pass
+    stop_at = time.monotonic() + barrier.get("timeout", 20)
+    seen = len(os.listdir(folder))
+    while seen < barrier["count"] and time.monotonic() < stop_at:
+        time.sleep(0.01)
+        seen = max(seen, len(os.listdir(folder)))
+    if barrier.get("leave"):  # count only those in flight together
+        os.remove(mine)
+    return seen
+
+
 def handler(event, context):
+    peers = wait_for_peers(event["barrier"]) if event.get("barrier") else None
     for line in event.get("print", []):
         print(line)
     for message in event.get("log", []):
@@ -46,6 +68,12 @@ def handler(event, context):
         blob[::4096] = b"y" * len(blob[::4096])
     if event.get("sleep"):
         time.sleep(event["sleep"])
+    burnt = None
+    if event.get("burn_cpu_s"):
+        started_cpu, started_wall = time.process_time(), time.monotonic()
+        while time.process_time() - started_cpu < event["burn_cpu_s"]:
+            sum(range(1000))
+        burnt = {"cpu_s": time.process_time() - started_cpu, "wall_s": time.monotonic() - started_wall}
     if event.get("exit_later") is not None:
         threading.Timer(event["exit_later"], os._exit, args=(5,)).start()
     if event.get("crash") is not None:
@@ -59,6 +87,8 @@ def handler(event, context):
         "deadlineMs": int(context._epoch_deadline_time_in_ms),
         "trace": os.environ.get("_X_AMZN_TRACE_ID"),
         "pid": os.getpid(),
+        "peers": peers,
+        "burnt": burnt,
         "functionName": context.function_name,
         "env": {k: v for k, v in os.environ.items() if k.startswith(("AWS_LAMBDA_", "_HANDLER", "LAMBDA_"))},
     }

@@ -186,7 +186,9 @@ def test_extension_exit_error_fails_the_invoke(layout: Layout) -> None:
     with LambdaEnvironment(**layout.kwargs()) as env:
         result = env.invoke({"sleep": 0.5})
     assert result.status == "error" and result.response["errorType"] == "Extension.ExitError"
-    assert layout.record("quitter")["exit_error"]["status"] == 202
+    # As with init/error: the probe may be killed before writing the 202 down; the accepted
+    # report shows in the extension's outcome.
+    assert env.extension_outcomes["quitter"].error_type == "Extension.ExitError"
 
 
 def test_shutdown_deadline_budget_and_sigkill_of_survivors(layout: Layout) -> None:
@@ -265,7 +267,9 @@ def test_extension_init_error_fails_init(layout: Layout) -> None:
     layout.add_probe("misconfigured", init_error=True)
     with LambdaEnvironment(**layout.kwargs()) as env:
         result = env.invoke({})
-    assert layout.record("misconfigured")["init_error"]["status"] == 202
+    # The environment kills the extension right after accepting its init/error, possibly before
+    # the probe wrote the 202 down; the accepted report shows in the extension's outcome.
+    assert env.extension_outcomes["misconfigured"].error_type == "Extension.InitError"
     assert result.status == "error" and result.response["errorType"] == "Extension.InitError"
     ext = next(e["record"] for e in env.events if e["type"] == "platform.extension")
     assert ext["state"] == "InitError" and ext["errorType"] == "Extension.InitError"

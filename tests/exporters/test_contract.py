@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from emulator.backends.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver
 from extension.config import (
     HttpJsonSettings,
     OtlpSettings,
@@ -34,7 +35,6 @@ from extension.processors.batch import item_count
 from extension.signals import MetricKind, Signals
 from extension.stats import Stats
 from tests.exporters import samples
-from tests.support.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver
 
 pytestmark = pytest.mark.integration
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from emulator.backends.otlp_receivers import OtlpHttpReceiver, unused_port
 from extension.config import from_env
 from extension.exporters.factory import build_destinations
 from extension.stats import Stats
 from tests.exporters import samples
-from tests.support.otlp_receivers import OtlpHttpReceiver, unused_port
 
 pytestmark = pytest.mark.integration
 

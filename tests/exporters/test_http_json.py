@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from emulator.backends.otlp_receivers import OtlpHttpReceiver
 from extension.config import HttpJsonSettings
 from extension.exporters.base import Outcome
 from extension.exporters.http_json import HttpJsonExporter, chunks
 from extension.processors.batch import item_count
 from extension.signals import Signals
 from tests.exporters import samples
-from tests.support.otlp_receivers import OtlpHttpReceiver
 
 pytestmark = pytest.mark.integration
 

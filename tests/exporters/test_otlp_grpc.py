@@ -10,17 +10,17 @@ from pathlib import Path
 import grpc
 import pytest
 
-from extension.config import OtlpSettings, OtlpSignalSettings
-from extension.exporters.base import Outcome
-from extension.exporters.otlp import OtlpExporter
-from extension.exporters.otlp_grpc import parse_target
-from tests.exporters import samples
-from tests.support.otlp_receivers import (
+from emulator.backends.otlp_receivers import (
     OtlpGrpcReceiver,
     OtlpHttpReceiver,
     make_self_signed_cert,
     unused_port,
 )
+from extension.config import OtlpSettings, OtlpSignalSettings
+from extension.exporters.base import Outcome
+from extension.exporters.otlp import OtlpExporter
+from extension.exporters.otlp_grpc import parse_target
+from tests.exporters import samples
 
 pytestmark = pytest.mark.integration
 

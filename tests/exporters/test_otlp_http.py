@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from emulator.backends.otlp_receivers import OtlpHttpReceiver, make_self_signed_cert, unused_port
 from extension.config import OtlpSettings, OtlpSignalSettings
 from extension.exporters.base import Outcome
 from extension.exporters.http_common import classify_status, parse_retry_after
 from extension.exporters.otlp import OtlpExporter
 from extension.signals import Signals
 from tests.exporters import samples
-from tests.support.otlp_receivers import OtlpHttpReceiver, make_self_signed_cert, unused_port
 
 pytestmark = pytest.mark.integration
 

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as sdk_encode_logs
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics as sdk_encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import Histogram as SdkHistogram
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource as SdkResource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -25,10 +31,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind as SdkSpanKind
 from opentelemetry.trace import Status, StatusCode
 
-from extension.exporters.otlp_encode import encode_logs, encode_traces
-from extension.signals import LogData, Resource, SpanData, SpanEvent, SpanKind
+from emulator.backends.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, attrs
+from extension.exporters.otlp_encode import MS_BOUNDS, encode_logs, encode_metrics, encode_traces
+from extension.signals import LogData, Measurement, MetricKind, Resource, SpanData, SpanEvent, SpanKind
 from extension.signals import StatusCode as OurStatus
-from tests.support.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, attrs
 
 pytestmark = pytest.mark.integration
 
@@ -115,12 +121,8 @@ def test_our_span_encoding_matches_the_sdk_encoder() -> None:
         events=tuple(SpanEvent(e.name, e.timestamp, dict(e.attributes or {})) for e in outer.events),
     )
     theirs = sdk_encode_spans([outer]).resource_spans[0].scope_spans[0].spans[0]
-    mine = (
-        encode_traces([ours], Resource(dict(SDK_RESOURCE.attributes)))
-        .resource_spans[0]
-        .scope_spans[0]
-        .spans[0]
-    )
+    wire = encode_traces([ours], Resource(dict(SDK_RESOURCE.attributes)))
+    mine = ExportTraceServiceRequest.FromString(wire).resource_spans[0].scope_spans[0].spans[0]
     for field in (
         "trace_id",
         "span_id",
@@ -162,6 +164,62 @@ def test_our_log_encoding_matches_the_sdk_encoder() -> None:
         attributes={"k": "v"},
     )
     theirs = sdk_encode_logs([sdk_log]).resource_logs[0].scope_logs[0].log_records[0]
-    mine = encode_logs([ours], Resource({})).resource_logs[0].scope_logs[0].log_records[0]
+    wire = encode_logs([ours], Resource({}))
+    mine = ExportLogsServiceRequest.FromString(wire).resource_logs[0].scope_logs[0].log_records[0]
     for field in ("time_unix_nano", "observed_time_unix_nano", "severity_text", "body", "attributes"):
         assert getattr(mine, field) == getattr(theirs, field), field
+
+
+def test_our_error_span_and_resource_match_the_sdk_encoder() -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=SDK_RESOURCE)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    _sdk_span(provider)
+    inner = {s.name: s for s in memory.get_finished_spans()}["inner"]
+    ctx, parent = inner.context, inner.parent
+    assert ctx is not None and parent is not None
+    assert inner.start_time is not None and inner.end_time is not None
+    ours = SpanData(
+        trace_id=ctx.trace_id.to_bytes(16, "big"),
+        span_id=ctx.span_id.to_bytes(8, "big"),
+        parent_span_id=parent.span_id.to_bytes(8, "big"),
+        name="inner",
+        kind=SpanKind.INTERNAL,
+        start_ns=inner.start_time,
+        end_ns=inner.end_time,
+        status=OurStatus.ERROR,
+        status_message="boom",
+    )
+    theirs = sdk_encode_spans([inner]).resource_spans[0]
+    wire = encode_traces([ours], Resource(dict(SDK_RESOURCE.attributes)))
+    mine = ExportTraceServiceRequest.FromString(wire).resource_spans[0]
+    assert mine.resource == theirs.resource
+    a, b = mine.scope_spans[0].spans[0], theirs.scope_spans[0].spans[0]
+    for field in ("parent_span_id", "kind", "status", "attributes", "events", "links"):
+        assert getattr(a, field) == getattr(b, field), field
+
+
+def test_our_histogram_matches_the_sdk_aggregation() -> None:
+    """Same values, same explicit bounds: the SDK's delta histogram point and ours agree."""
+    values = [0.5, 1.0, 3.0, 120.0, 120.0, 1_000_000.0]
+    reader = InMemoryMetricReader(preferred_temporality={SdkHistogram: AggregationTemporality.DELTA})
+    meters = MeterProvider(
+        resource=SDK_RESOURCE,
+        metric_readers=[reader],
+        views=[View(instrument_name="d", aggregation=ExplicitBucketHistogramAggregation(list(MS_BOUNDS)))],
+    )
+    histogram = meters.get_meter("x").create_histogram("d", unit="ms")
+    for v in values:
+        histogram.record(v, {"k": "v"})
+    data = reader.get_metrics_data()
+    assert data is not None
+    theirs = sdk_encode_metrics(data).resource_metrics[0].scope_metrics[0].metrics[0]
+    meters.shutdown()
+    ours = [Measurement("d", MetricKind.HISTOGRAM, v, "ms", 1 + i, {"k": "v"}) for i, v in enumerate(values)]
+    wire = encode_metrics(ours, Resource({}))
+    mine = ExportMetricsServiceRequest.FromString(wire).resource_metrics[0].scope_metrics[0].metrics[0]
+    assert (mine.name, mine.unit) == (theirs.name, theirs.unit)
+    assert mine.histogram.aggregation_temporality == theirs.histogram.aggregation_temporality
+    (p,), (q,) = mine.histogram.data_points, theirs.histogram.data_points
+    for field in ("count", "sum", "min", "max", "bucket_counts", "explicit_bounds", "attributes"):
+        assert getattr(p, field) == getattr(q, field), field

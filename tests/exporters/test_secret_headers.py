@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from emulator.backends.otlp_receivers import OtlpHttpReceiver
 from extension.config import from_env
 from extension.exporters import factory
 from extension.exporters.factory import build_destinations
 from extension.exporters.secret_refs import CachingResolver, SecretRef, SecretRefError, find_refs, has_refs
 from extension.stats import Stats
 from tests.exporters import samples
-from tests.support.otlp_receivers import OtlpHttpReceiver
 
 SECRET = "s3cr3t-VALUE-never-logged"
 

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from emulator.backends.otlp_receivers import make_self_signed_cert
 from extension.http import client as http_client
 from extension.http.client import (
     ConnectError,
@@ -27,7 +28,6 @@ from extension.http.client import (
     TlsVerificationError,
     split_url,
 )
-from tests.support.otlp_receivers import make_self_signed_cert
 
 WAIT_S = 10.0  # generous bound for conditions that must become true
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.support.otlp_receivers import attrs, unused_port
+from emulator.backends.otlp_receivers import attrs, unused_port
 
 HANDLER = """
 import json, logging, os, time

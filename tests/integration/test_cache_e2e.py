@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
-from tests.support.appconfig_server import AppConfigDataServer
-from tests.support.fault_proxy import Fault, FaultProxy
-from tests.support.moto_server import TEST_CREDENTIALS, boto3_client, moto_server
-from tests.support.otlp_receivers import unused_port
+from emulator.backends.appconfig_server import AppConfigDataServer
+from emulator.backends.fault_proxy import Fault, FaultProxy
+from emulator.backends.moto_server import TEST_CREDENTIALS, boto3_client, moto_server
+from emulator.backends.otlp_receivers import unused_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, attrs, unused_port
 from tests.integration.helpers import (
     invocation_spans,
     log_bodies,
@@ -21,7 +22,6 @@ from tests.integration.helpers import (
     span_attrs,
     xray_trace_id,
 )
-from tests.support.otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, attrs, unused_port
 
 pytestmark = pytest.mark.integration
 

@@ -37,9 +37,12 @@ def test_build_info_names_the_target(layer: BuiltLayer) -> None:
     assert layer.info["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert layer.info["arch"] == {"aarch64": "arm64"}.get(platform.machine(), platform.machine())
     assert layer.info["grpc"] == "true"
-    for package in ("httptools==", "grpcio==", "protobuf=="):
+    for package in ("httptools==", "grpcio=="):
         assert package in layer.info["packages"], package
     assert "aiohttp==" not in layer.info["packages"], "aiohttp serves the emulator and tests only"
+    # OTLP is encoded without protobuf (extension/exporters/protowire.py): not shipped any more
+    assert "protobuf==" not in layer.info["packages"]
+    assert "opentelemetry-proto==" not in layer.info["packages"]
     assert len(layer.info["inputs"]) == 64
 
 
@@ -92,7 +95,7 @@ def test_bytecode_is_for_the_target_only_and_covers_every_module(layer: BuiltLay
 
 def test_native_modules_are_for_the_target_architecture(layer: BuiltLayer) -> None:
     native = sorted(layer.private.rglob("*.so"))
-    assert native, "expected compiled dependencies (httptools, grpcio, protobuf)"
+    assert native, "expected compiled dependencies (httptools, grpcio)"
     for path in native:
         header = path.read_bytes()[:20]
         assert header[:4] == b"\x7fELF"
@@ -101,13 +104,7 @@ def test_native_modules_are_for_the_target_architecture(layer: BuiltLayer) -> No
 
 
 def test_native_modules_load_after_debug_stripping(layer: BuiltLayer) -> None:
-    code = (
-        "import httptools.parser.parser, httptools.parser.url_parser, grpc._cython.cygrpc;"
-        "from google.protobuf.internal import api_implementation;"
-        "from opentelemetry.proto.trace.v1 import trace_pb2;"
-        "assert trace_pb2.TracesData().SerializeToString() == b'';"
-        "print(api_implementation.Type())"
-    )
+    code = "import httptools.parser.parser, httptools.parser.url_parser, grpc._cython.cygrpc;print('loaded')"
     env = {"PATH": os.environ.get("PATH", "")}
     setup = f"import sys; sys.path.insert(0, {str(layer.private)!r}); "
     out = subprocess.run(
@@ -118,7 +115,7 @@ def test_native_modules_load_after_debug_stripping(layer: BuiltLayer) -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "upb"
+    assert out.stdout.strip() == "loaded"
 
 
 def test_zip_name_follows_the_contract(layer: BuiltLayer) -> None:

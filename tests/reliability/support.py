@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from emulator import LambdaEnvironment
 from tests.integration.helpers import metric_points
@@ -115,6 +116,14 @@ def listener_port(lam: LambdaEnvironment) -> int:
         if match:
             return int(match.group(1))
     raise AssertionError(f"no subscription line in {extension_lines(lam)}")
+
+
+def listener_path(lam: LambdaEnvironment) -> str:
+    """The secret path the extension subscribed its listener under (only Lambda, here the
+    emulator, learns it; the listener answers every other path 404)."""
+    url = lam.sandbox.hub.subscribers()[EXTENSION].sub.url
+    assert url is not None, "the extension subscribed without an HTTP destination"
+    return urlsplit(url).path
 
 
 def shutdown_summaries(lam: LambdaEnvironment) -> list[dict[str, int]]:

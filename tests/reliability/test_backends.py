@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.fault_proxy import Fault, FaultProxy
+from emulator.backends.moto_server import TEST_CREDENTIALS, boto3_client, moto_server
+from emulator.backends.otlp_receivers import OtlpHttpReceiver, make_self_signed_cert, unused_port
 from tests.integration.helpers import invocation_spans, sidecar_env
 from tests.reliability.recorder import CaseRecord
 from tests.reliability.support import (
@@ -34,9 +37,6 @@ from tests.reliability.support import (
     shutdown_summaries,
     summed,
 )
-from tests.support.fault_proxy import Fault, FaultProxy
-from tests.support.moto_server import TEST_CREDENTIALS, boto3_client, moto_server
-from tests.support.otlp_receivers import OtlpHttpReceiver, make_self_signed_cert, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

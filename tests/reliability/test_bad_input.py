@@ -15,18 +15,19 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.otlp_receivers import OtlpHttpReceiver
 from tests.integration.helpers import invocation_spans, sidecar_env
 from tests.reliability.recorder import CaseRecord
 from tests.reliability.support import (
     EXTENSION,
     extension_lines,
     http_request,
+    listener_path,
     listener_port,
     make_function,
     quiet,
     shutdown_summaries,
 )
-from tests.support.otlp_receivers import OtlpHttpReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -94,14 +95,14 @@ def test_malformed_telemetry_posts_get_4xx_and_counted(
         ) as lam:
             first = lam.invoke({"tag": "bad", "n": 0})
             pid = lam.pids[EXTENSION]
-            port = listener_port(lam)
+            port, path = listener_port(lam), listener_path(lam)
             answers = {}
             for what, method, ctype, body, _, _ in MALFORMED:
                 headers = {"Content-Type": ctype} if ctype else {}
-                answers[what] = http_request(port, method, "/telemetry", headers, body, timeout=30)
+                answers[what] = http_request(port, method, path, headers, body, timeout=30)
             for what, events, _ in BAD_EVENTS:
                 answers[what] = http_request(
-                    port, "POST", "/telemetry", {"Content-Type": JSON}, json.dumps(events).encode()
+                    port, "POST", path, {"Content-Type": JSON}, json.dumps(events).encode()
                 )
             second = lam.invoke({"tag": "bad", "n": 1})
             same_process = lam.pids.get(EXTENSION) == pid

@@ -75,3 +75,58 @@ def test_telemetry_api_switches(
     if error_type:
         assert seen["body"]["errorType"] == error_type
     assert os.environ.get("PROBE_OUT") is None  # the variable went to the extension only
+
+
+REGISTER_PROBE = """#!/usr/bin/env python3
+import json, os, urllib.request, urllib.error
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"]
+def register(events):
+    req = urllib.request.Request(api + "/2020-01-01/extension/register", method="POST",
+                                 headers={"Lambda-Extension-Name": "probe"},
+                                 data=json.dumps({"events": events}).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), {}
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read())
+seen = []
+for events in (["INVOKE", "SHUTDOWN"], ["INVOKE", "SHUTDOWN"], ["SHUTDOWN"]):
+    status, headers, body = register(events)
+    seen.append([status, body.get("errorType")])
+with open(os.environ["PROBE_OUT"], "w") as f:
+    json.dump(seen, f)
+ident = {"Lambda-Extension-Identifier": headers["Lambda-Extension-Identifier"]}
+req = urllib.request.Request(api + "/2020-01-01/extension/event/next", headers=ident)
+while json.loads(urllib.request.urlopen(req).read())["eventType"] != "SHUTDOWN":
+    pass
+"""
+
+
+def test_register_switches(tmp_path: Path) -> None:
+    """`register_refusals` answers the first register calls; `extension_events` refuses INVOKE
+    with 403 Extension.InvalidEventType, as Lambda Managed Instances does."""
+    opt = tmp_path / "opt"
+    (opt / "extensions").mkdir(parents=True)
+    probe = opt / "extensions" / "probe"
+    probe.write_text(REGISTER_PROBE)
+    probe.chmod(probe.stat().st_mode | stat.S_IXUSR)
+    out = tmp_path / "probe.json"
+    with LambdaEnvironment(
+        opt,
+        make_function(tmp_path),
+        "app.handler",
+        env={"PROBE_OUT": str(out)},
+        echo_output=quiet,
+        extension_events=("SHUTDOWN",),
+        register_refusals=(500,),
+    ) as lam:
+        result = lam.invoke({})
+        lam.spindown()
+        outcome = lam.extension_outcomes["probe"]
+    assert json.loads(out.read_text()) == [
+        [500, "Extension.Refused"],
+        [403, "Extension.InvalidEventType"],
+        [200, None],
+    ]
+    assert result.status == "success"
+    assert outcome.events == ["SHUTDOWN"] and outcome.exit_code == 0

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.fault_proxy import FaultProxy
+from emulator.backends.otlp_receivers import OtlpHttpReceiver
 from tests.integration.helpers import metric_total, sidecar_env
 from tests.reliability.recorder import CaseRecord
 from tests.reliability.support import (
@@ -22,6 +24,7 @@ from tests.reliability.support import (
     dropped_by_reason,
     http_request,
     line_counts,
+    listener_path,
     listener_port,
     make_function,
     platform_dropped,
@@ -32,8 +35,6 @@ from tests.reliability.support import (
     sidecar_metrics,
     summed,
 )
-from tests.support.fault_proxy import FaultProxy
-from tests.support.otlp_receivers import OtlpHttpReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -188,14 +189,14 @@ def test_maximum_batches(built_layer: Path, tmp_path: Path, case: CaseRecord) ->
             built_layer, make_function(tmp_path), "app.handler", env=env, timeout_s=20, echo_output=quiet
         ) as lam:
             lam.invoke({"tag": "max", "n": 0, "lines": 0, "flood": 30_000})  # platform-side maximum batches
-            port = listener_port(lam)
+            port, path = listener_port(lam), listener_path(lam)
             statuses = []
             started = time.monotonic()
             for n in range(batches):  # and the same size straight into the listener
                 status, _ = http_request(
                     port,
                     "POST",
-                    "/telemetry",
+                    path,
                     {"Content-Type": "application/json"},
                     _max_batch(n, "max"),
                     timeout=30,

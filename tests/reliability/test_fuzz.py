@@ -17,6 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from emulator import LambdaEnvironment
+from emulator.backends.moto_server import TEST_CREDENTIALS
+from emulator.backends.otlp_receivers import unused_port
 from extension.cache.service import CacheService
 from extension.cache.sockets import bind_cache_sockets
 from extension.config import from_env
@@ -34,8 +36,6 @@ from tests.reliability.support import (
     scaled,
     shutdown_summaries,
 )
-from tests.support.moto_server import TEST_CREDENTIALS
-from tests.support.otlp_receivers import unused_port
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -83,7 +83,8 @@ def in_process() -> Iterator[InProcess]:
     }
 
     async def start() -> tuple[TelemetryApiSource, CacheService]:
-        listener = TelemetryApiSource(loopback_socket(), events.extend, stats, 262144)
+        # Served under one of the generated paths, so that fuzzed requests reach the batch parsing.
+        listener = TelemetryApiSource(loopback_socket(), events.extend, stats, 262144, "/telemetry")
         cache = CacheService(settings_, stats, sockets)
         await listener.start()
         await cache.start()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.otlp_receivers import OtlpHttpReceiver
 from tests.integration.helpers import invocation_spans, sidecar_env
 from tests.reliability.recorder import CaseRecord
 from tests.reliability.support import (
@@ -25,7 +26,6 @@ from tests.reliability.support import (
     scaled,
     shutdown_summaries,
 )
-from tests.support.otlp_receivers import OtlpHttpReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

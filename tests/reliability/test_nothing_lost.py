@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.otlp_receivers import OtlpHttpReceiver
 from tests.integration.helpers import invocation_spans, metric_total, sidecar_env
 from tests.reliability.recorder import CaseRecord
 from tests.reliability.support import (
@@ -29,7 +30,6 @@ from tests.reliability.support import (
     shutdown_summaries,
     sidecar_metrics,
 )
-from tests.support.otlp_receivers import OtlpHttpReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

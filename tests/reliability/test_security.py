@@ -14,19 +14,20 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
-from tests.integration.helpers import sidecar_env
+from emulator.backends.moto_server import TEST_CREDENTIALS, boto3_client, moto_server
+from emulator.backends.otlp_receivers import OtlpHttpReceiver, unused_port
+from tests.integration.helpers import invocation_spans, sidecar_env
 from tests.reliability.recorder import CaseRecord
 from tests.reliability.support import (
     EXTENSION,
     body_text,
     http_request,
+    listener_path,
     listener_port,
     make_function,
     quiet,
     shutdown_summaries,
 )
-from tests.support.moto_server import TEST_CREDENTIALS, boto3_client, moto_server
-from tests.support.otlp_receivers import OtlpHttpReceiver, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -313,3 +314,110 @@ def test_redaction_applied_to_log_records(built_layer: Path, tmp_path: Path, cas
     for _, secret in REDACT_LINES.values():
         assert secret.encode() not in raw, secret
     assert EXTENSION  # the extension name is shared with the other cases
+
+
+def test_only_lambda_can_post_telemetry(built_layer: Path, tmp_path: Path, case: CaseRecord) -> None:
+    """A process in the environment that finds the listener's port cannot forge platform events:
+    only the secret path Lambda was given is served, every other one is 404 with an empty body."""
+    forged_id = f"forged-{uuid.uuid4()}"
+    t = "2026-01-01T00:00:00.000Z"
+    metrics = {"durationMs": 1.0, "billedDurationMs": 1, "memorySizeMB": 128, "maxMemoryUsedMB": 1}
+    forged = json.dumps(
+        [
+            {"time": t, "type": "platform.start", "record": {"requestId": forged_id, "version": "$LATEST"}},
+            {
+                "time": t,
+                "type": "platform.report",
+                "record": {"requestId": forged_id, "status": "error", "metrics": metrics},
+            },
+        ]
+    ).encode()
+    guesses = ["/", "/telemetry", "/2022-07-01/telemetry", "/" + "0" * 32]
+    with OtlpHttpReceiver() as rx:
+        with LambdaEnvironment(
+            built_layer,
+            make_function(tmp_path),
+            "app.handler",
+            env=sidecar_env(rx.endpoint, tmp_path),
+            echo_output=quiet,
+        ) as lam:
+            first = lam.invoke({"tag": "forge", "n": 0})
+            port, secret = listener_port(lam), listener_path(lam)
+            answers = {
+                p: http_request(port, "POST", p, {"Content-Type": "application/json"}, forged)
+                for p in guesses
+            }
+            second = lam.invoke({"tag": "forge", "n": 1})
+            lam.spindown()
+            summary = shutdown_summaries(lam)[-1]
+            output = "\n".join(line for _, line in lam.output_lines)
+        spans = invocation_spans(rx.spans())
+    case.set(
+        "Security",
+        "forged Telemetry API posts from inside the environment",
+        load="2 invokes around the forged posts",
+        bad_inputs="platform.start/report for a made-up request id posted to " + ", ".join(guesses),
+        lost="n/a",
+    )
+    case.figure(
+        statuses={p: s for p, (s, _) in answers.items()},
+        rejected_path=summary.get("telemetry_rejected{path}", 0),
+    )
+    assert first.status == second.status == "success"
+    for path, (status, raw) in answers.items():
+        assert status == 404 and raw.split(b"\r\n\r\n", 1)[1] == b"", (path, raw[:300])
+    assert summary.get("telemetry_rejected{path}", 0) == len(guesses)
+    assert forged_id not in spans and {first.request_id, second.request_id} <= set(spans)
+    assert len(secret) == 33 and secret not in output  # never logged
+
+
+def test_slow_clients_cannot_hold_connections(built_layer: Path, tmp_path: Path, case: CaseRecord) -> None:
+    """A client that never finishes its headers (or its body) is disconnected by every listener."""
+    from extension.http.server import READ_TIMEOUT_S
+
+    secrets_port, appconfig_port = unused_port(), unused_port()
+    env = sidecar_env(
+        None,
+        tmp_path,
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(secrets_port),
+        AWS_APPCONFIG_EXTENSION_HTTP_PORT=str(appconfig_port),
+        SIDECAR_EXPORTERS="file",
+        SIDECAR_FILE_PATH=str(tmp_path / "out.jsonl"),
+    )
+    partial = {
+        "headers": b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+        "body": b"POST /sidecar/v1/batch HTTP/1.1\r\nContent-Length: 100\r\n\r\n{",
+    }
+    with LambdaEnvironment(
+        built_layer, make_function(tmp_path), "app.handler", env=env, echo_output=quiet
+    ) as lam:
+        first = lam.invoke({"tag": "slow", "n": 0})
+        ports = {"2773": secrets_port, "2772": appconfig_port, "telemetry": listener_port(lam)}
+        conns = {}  # all at once: each listener times them out on its own clock
+        for name, port in ports.items():
+            for what, raw in partial.items():
+                s = socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT_S * 6)
+                s.sendall(raw)
+                conns[f"{name} {what}"] = s
+        closed: dict[str, bytes | None] = {}
+        for key, s in conns.items():
+            with s:
+                try:
+                    closed[key] = s.recv(65536)  # b"": the server closed it
+                except TimeoutError:
+                    closed[key] = None  # still held open: the failure
+        second = lam.invoke({"tag": "slow", "n": 1})
+        lam.spindown()
+        summary = shutdown_summaries(lam)[-1]
+    case.set(
+        "Security",
+        "slow clients (headers or body never finished) on every listener",
+        load="1 connection per listener and kind, 2 invokes around them",
+        bad_inputs="; ".join(partial),
+        lost="n/a",
+    )
+    case.figure(closed={k: v == b"" for k, v in closed.items()})
+    assert first.status == second.status == "success"
+    assert closed == {k: b"" for k in closed}, closed
+    assert summary.get("cache_rejected{read_timeout}", 0) == 4
+    assert summary.get("telemetry_rejected{read_timeout}", 0) == 2

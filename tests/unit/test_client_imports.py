@@ -14,7 +14,6 @@ CLIENT_MODULES = (
     "extension.exporters.http_common",
     "extension.exporters.http_json",
     "extension.exporters.otlp_grpc",
-    "extension.exporters.otlp_response",
     "extension.exporters.factory",
     "extension.cache.aws",
     "extension.lifecycle.extensions_api",
@@ -37,7 +36,7 @@ def test_no_outbound_module_imports_aiohttp() -> None:
 
 
 def test_grpc_transport_and_response_reader_need_no_protobuf() -> None:
-    modules = ("extension.exporters.otlp_grpc", "extension.exporters.otlp_response")
+    modules = ("extension.exporters.otlp_grpc", "extension.exporters.otlp")
     out = imports_with_blocked(("google.protobuf", "opentelemetry.proto"), modules)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

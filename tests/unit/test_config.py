@@ -132,3 +132,232 @@ def test_redaction_patterns_validated() -> None:
     )
     with pytest.raises(ConfigError, match="SIDECAR_REDACT_PATTERNS"):
         from_env({"SIDECAR_REDACT_PATTERNS": "(unclosed"})
+
+
+# ---- per-signal OTLP endpoints (https://opentelemetry.io/docs/specs/otel/protocol/exporter/) ----
+
+SIGNALS = ("traces", "metrics", "logs")
+
+
+def _endpoints(env: dict[str, str]) -> dict[str, str | None]:
+    otlp = from_env(env).exporters.otlp
+    if otlp is None:
+        return dict.fromkeys(SIGNALS)
+    return {s: (cfg.endpoint if (cfg := getattr(otlp, s)) else None) for s in SIGNALS}
+
+
+def test_spec_example_1_one_base_endpoint_for_all_signals() -> None:
+    assert _endpoints({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}) == {
+        "traces": "http://collector:4318/v1/traces",
+        "metrics": "http://collector:4318/v1/metrics",
+        "logs": "http://collector:4318/v1/logs",
+    }
+
+
+def test_spec_example_2_per_signal_endpoints_only_for_their_signal() -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://collector.example.com/v1/metrics",
+    }
+    # the spec sends logs to its default localhost; inside Lambda we do not send them at all
+    assert _endpoints(env) == {
+        "traces": "http://collector:4318/",
+        "metrics": "https://collector.example.com/v1/metrics",
+        "logs": None,
+    }
+
+
+def test_spec_example_3_base_with_a_path_and_one_override() -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/mycollector/",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://collector.example.com/v1/metrics/",
+    }
+    assert _endpoints(env) == {
+        "traces": "http://collector:4318/mycollector/v1/traces",
+        "metrics": "https://collector.example.com/v1/metrics/",
+        "logs": "http://collector:4318/mycollector/v1/logs",
+    }
+
+
+def test_issue_12_only_a_traces_endpoint_sends_nothing_else_and_says_so_once() -> None:
+    s = from_env({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://x/v1/traces"})
+    assert s.exporters.names == ("otlp",)
+    assert s.exporters.otlp is not None
+    assert s.exporters.otlp.traces is not None and s.exporters.otlp.traces.endpoint == "https://x/v1/traces"
+    assert s.exporters.otlp.metrics is None and s.exporters.otlp.logs is None
+    notes = [w for w in s.warnings if "OTLP" in w]
+    assert len(notes) == 1 and "metrics, logs" in notes[0] and "not sent over OTLP" in notes[0]
+    # a signal switched off needs no endpoint, and nothing is said about it
+    quiet = from_env(
+        {
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://x/v1/traces",
+            "SIDECAR_METRICS_ENABLED": "false",
+            "OTEL_LOGS_EXPORTER": "none",
+        }
+    )
+    assert not [w for w in quiet.warnings if "OTLP" in w]
+
+
+def test_the_otlp_exporter_accepts_only_signals_with_an_endpoint() -> None:
+    from extension.exporters.base import KIND_LOGS, KIND_METRICS, KIND_SPANS
+    from extension.exporters.otlp import OtlpExporter
+
+    def accepts(env: dict[str, str]) -> frozenset[str]:
+        otlp = from_env(env).exporters.otlp
+        assert otlp is not None
+        return OtlpExporter(otlp).accepts
+
+    assert accepts({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://x/v1/traces"}) == {KIND_SPANS}
+    assert accepts(
+        {
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "https://x/l",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://x/m",
+        }
+    ) == {KIND_LOGS, KIND_METRICS}
+    assert accepts({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://x"}) == {KIND_SPANS, KIND_LOGS, KIND_METRICS}
+
+
+BASES = (
+    None,
+    "http://c:4318",
+    "http://c:4318/",
+    "https://c.example.com/my/path",
+    "https://c.example.com/my/path/",
+)
+PER_SIGNAL = (
+    None,
+    "http://t:4318/v1/traces",
+    "http://t:4318",
+    "https://t.example.com/custom/",
+    "https://t.example.com/x?y=1",
+)
+
+
+def _expected(per_signal: str | None, base: str | None, protocol: str, signal: str) -> str | None:
+    """The specification's rule, written as its non-normative note puts it (string operations)."""
+    if per_signal is not None:
+        if protocol == "grpc":
+            return per_signal
+        return per_signal if "/" in per_signal.split("://", 1)[1] else per_signal + "/"
+    if base is None:
+        return None
+    if protocol == "grpc":
+        return base
+    return (base if base.endswith("/") else base + "/") + f"v1/{signal}"
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+@pytest.mark.parametrize("base", BASES)
+@pytest.mark.parametrize("traces", PER_SIGNAL)
+@pytest.mark.parametrize("logs", PER_SIGNAL[:3])
+def test_every_combination_of_base_and_per_signal_endpoints(
+    protocol: str, base: str | None, traces: str | None, logs: str | None
+) -> None:
+    env = {"OTEL_EXPORTER_OTLP_PROTOCOL": protocol}
+    for name, value in [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", base),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", logs),
+    ]:
+        if value is not None:
+            env[name] = value
+    given = {"traces": traces, "metrics": None, "logs": logs}
+    expected = {s: _expected(given[s], base, protocol, s) for s in SIGNALS}
+    if not any(expected.values()):
+        assert from_env(env).exporters.otlp is None
+        return
+    assert _endpoints(env) == expected
+
+
+def test_per_signal_protocol_decides_whether_paths_are_appended() -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf",
+    }
+    assert _endpoints(env) == {
+        "traces": "http://c:4317",
+        "metrics": "http://c:4317",
+        "logs": "http://c:4317/v1/logs",
+    }
+
+
+@pytest.mark.parametrize("signal", SIGNALS)
+def test_every_per_signal_option_overrides_the_base_for_that_signal_only(signal: str) -> None:
+    up = signal.upper()
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+        "OTEL_EXPORTER_OTLP_HEADERS": "a=base",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1000",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": "/base.pem",
+        f"OTEL_EXPORTER_OTLP_{up}_PROTOCOL": "grpc",
+        f"OTEL_EXPORTER_OTLP_{up}_HEADERS": "a=own",
+        f"OTEL_EXPORTER_OTLP_{up}_TIMEOUT": "2000",
+        f"OTEL_EXPORTER_OTLP_{up}_COMPRESSION": "none",
+        f"OTEL_EXPORTER_OTLP_{up}_CERTIFICATE": "/own.pem",
+    }
+    otlp = from_env(env).exporters.otlp
+    assert otlp is not None
+    for other in SIGNALS:
+        cfg = getattr(otlp, other)
+        own = other == signal
+        assert cfg.protocol == ("grpc" if own else "http/protobuf")
+        assert cfg.headers == (("a", "own" if own else "base"),)
+        assert cfg.timeout_ms == (2000 if own else 1000)
+        assert cfg.compression == ("none" if own else "gzip")
+        assert cfg.certificate == ("/own.pem" if own else "/base.pem")
+
+
+# ---- no secret in a configuration error (issue 18) ---------------------------------------------
+
+SECRET = "sk_live_51HxQpLkT0pS3cr3t"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"OTEL_EXPORTER_OTLP_HEADERS": f"x-api-key={SECRET},dd-site"}, "OTEL_EXPORTER_OTLP_HEADERS"),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c", "OTEL_EXPORTER_OTLP_METRICS_HEADERS": f"{SECRET}"},
+            "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        ),
+        (
+            {
+                "SIDECAR_HTTP_JSON_URL": "https://c/ingest",
+                "SIDECAR_HTTP_JSON_HEADERS": f"Authorization=Bearer {SECRET},x",
+            },
+            "SIDECAR_HTTP_JSON_HEADERS",
+        ),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": f"collector:{SECRET}@c:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"grpc://user:{SECRET}@c:4317"},
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ),
+        ({"SIDECAR_HTTP_JSON_URL": f"https://hooks.example.com/{SECRET} /x"}, "SIDECAR_HTTP_JSON_URL"),
+        ({"SIDECAR_REDACT_PATTERNS": f"({SECRET}"}, "SIDECAR_REDACT_PATTERNS"),
+    ],
+)
+def test_a_configuration_error_names_the_variable_but_never_shows_a_secret(
+    env: dict[str, str], named: str
+) -> None:
+    env = {
+        **env,
+        "AWS_SECRET_ACCESS_KEY": SECRET + "A",
+        "AWS_SESSION_TOKEN": SECRET + "B",
+        "SIDECAR_FLUSH_POLICY": "whenever",
+    }
+    with pytest.raises(ConfigError) as err:
+        from_env(env)
+    text = str(err.value)
+    assert named in text and SECRET not in text
+    assert "SIDECAR_FLUSH_POLICY='whenever'" in text  # a value that cannot be secret is still shown
+    assert repr(err.value.problems).count(SECRET) == 0
+
+
+def test_settings_repr_hides_credentials_and_headers() -> None:
+    s = from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": f"https://u:{SECRET}0@c", "OTEL_EXPORTER_OTLP_HEADERS": f"k={SECRET}1",
+                  "AWS_SECRET_ACCESS_KEY": f"{SECRET}2", "AWS_ACCESS_KEY_ID": f"{SECRET}3", "AWS_SESSION_TOKEN": f"{SECRET}4",
+                  "AWS_CONTAINER_AUTHORIZATION_TOKEN": f"{SECRET}5", "SIDECAR_HTTP_JSON_URL": f"https://j/{SECRET}7", "SIDECAR_HTTP_JSON_HEADERS": f"k={SECRET}6",
+                  "AWS_ENDPOINT_URL": f"http://u:{SECRET}8@moto", "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://169.254.170.23/{SECRET}9"})  # fmt: skip
+    assert SECRET not in repr(s)

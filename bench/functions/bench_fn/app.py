@@ -50,7 +50,7 @@ if os.environ.get("BENCH_INIT_READS") == "1":
 
 
 def _cache(n: int, secret_id: str) -> dict[str, Any]:
-    import boto3  # type: ignore[import-untyped]
+    import boto3
     import requests
 
     out: dict[str, Any] = {"init_reads": INIT_READS}

@@ -1,9 +1,15 @@
 """The Telemetry API listener: validates Lambda's POSTs and hands typed events on.
 
-Answers honestly and never raises: 200 only when the batch was accepted, 400 for malformed
-JSON or a body that is not an array, 413 for oversized bodies, 415 for a non-JSON content type.
-Every rejection is counted. It never logs per request (our own log lines come back to us as
-`extension` records).
+Only Lambda may post here: we subscribe with an unguessable destination path (`path`, a random
+128-bit token, see `subscription.destination_path`) and answer every other path 404 with an
+empty body, so another process in the environment that finds the port can neither forge
+`platform.*` events nor learn what listens (issue 18).
+
+Answers honestly and never raises: 200 only when the batch was accepted; 503 after
+`stop_intake` (the batch is counted as dropped: we are past our shutdown deadline); 400 for
+malformed JSON or a body that is not an array, 413 for oversized bodies (from the server, before
+reading them), 415 for a non-JSON content type, 405 for another method. Every rejection is
+counted. It never logs per request (our own log lines come back to us as `extension` records).
 """
 
 from __future__ import annotations
@@ -12,13 +18,15 @@ import json
 import socket
 from collections.abc import Callable, Sequence
 
-from aiohttp import web
-
+from extension.http.messages import InvalidHeader, Request, Response
+from extension.http.server import HttpServer
 from extension.sources.telemetry_api.schema import TelemetryEvent, parse_batch
 from extension.stats import Stats
 
 #: Lambda sends at most ~2 x maxBytes plus metadata per POST; allow generous headroom.
 BODY_LIMIT_FACTOR = 4
+#: Seconds `shutdown` lets a batch being handled finish (handling is synchronous and quick).
+SHUTDOWN_GRACE_S = 0.1
 
 
 class TelemetryApiSource:
@@ -30,53 +38,55 @@ class TelemetryApiSource:
         on_events: Callable[[Sequence[TelemetryEvent]], None],
         stats: Stats,
         max_bytes: int,
+        path: str,
     ) -> None:
         self._sock = sock
         self._on_events = on_events
         self._stats = stats
+        self._path = path
         self._accepting = True
-        self._app = web.Application(client_max_size=BODY_LIMIT_FACTOR * max_bytes + 65536)
-        self._app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner: web.AppRunner | None = None
+        self._server = HttpServer(
+            self._handle,
+            name="telemetry",
+            stats=stats,
+            counter="telemetry_rejected",
+            max_body=BODY_LIMIT_FACTOR * max_bytes + 65536,
+        )
+        self._started = False
 
     @property
     def port(self) -> int:
         return int(self._sock.getsockname()[1])
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.SockSite(self._runner, self._sock).start()
+        self._started = True
+        await self._server.start(self._sock)
 
     def stop_intake(self) -> None:
-        """After this, batches are answered 200 but only counted (we are past our deadline)."""
+        """After this, batches are answered 503 and counted as dropped (past our deadline)."""
         self._accepting = False
 
     async def shutdown(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
+        if self._started:
+            self._started = False
+            await self._server.shutdown(SHUTDOWN_GRACE_S)
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        try:
-            return await self._handle_post(request)
-        except web.HTTPRequestEntityTooLarge:
-            self._stats.add("telemetry_rejected", label="too_large")
-            return _error(413, "body too large")
-        except Exception:  # a listener must never take the extension down
-            self._stats.add("internal_errors", label="telemetry_listener")
-            return _error(500, "internal error")
-
-    async def _handle_post(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: Request) -> Response:
+        if request.path != self._path:
+            self._stats.add("telemetry_rejected", label="path")
+            return Response(404)
         if request.method != "POST":
             self._stats.add("telemetry_rejected", label="method")
             return _error(405, "only POST is accepted")
-        if "json" not in request.content_type:
-            self._stats.add("telemetry_rejected", label="content_type")
-            return _error(415, f"content type {request.content_type!r} is not JSON")
-        body = await request.read()
         try:
-            payload = json.loads(body)
+            content_type = request.content_type
+        except InvalidHeader:
+            content_type = ""
+        if "json" not in content_type:
+            self._stats.add("telemetry_rejected", label="content_type")
+            return _error(415, "content type is not JSON")
+        try:
+            payload = json.loads(request.body)
         except (ValueError, RecursionError):  # RecursionError: nesting deeper than the C stack allows
             self._stats.add("telemetry_rejected", label="not_json")
             return _error(400, "body is not valid JSON")
@@ -92,10 +102,10 @@ class TelemetryApiSource:
             self._stats.add("unknown_event_types", result.unknown_types)
         if not self._accepting:
             self._stats.dropped("after_shutdown_deadline", len(result.events))
-            return web.json_response({"status": "ok"})
+            return _error(503, "shutting down: batch not accepted")
         self._on_events(result.events)
-        return web.json_response({"status": "ok"})
+        return Response.json({"status": "ok"})
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _error(status: int, message: str) -> Response:
+    return Response.json({"error": message}, status)

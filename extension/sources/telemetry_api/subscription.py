@@ -5,11 +5,16 @@ the end of init), so it uses the same plain-socket HTTP as registration. A 202 i
 environments (AWS's emulator) say "not supported": we carry on without telemetry after one clear
 log line. Any other refusal is logged once; the function is never failed because telemetry is
 unavailable.
+
+The destination carries a random 128-bit path (`destination_path`): only Lambda learns it, so no
+other process in the environment can post forged telemetry to the listener, which answers every
+other path 404 (issue 18). The path is never logged.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 from extension.config import TelemetrySettings
 from extension.lifecycle.registration import _request
@@ -17,6 +22,9 @@ from extension.log import get_logger
 
 TELEMETRY_PATH = "/2022-07-01/telemetry"
 SCHEMA_VERSIONS = ("2025-01-29", "2022-12-13", "2022-07-01")
+#: Lambda Managed Instances accepts only this version
+#: (https://docs.aws.amazon.com/lambda/latest/dg/telemetry-api.html).
+MANAGED_SCHEMAS = ("2025-01-29",)
 
 SUBSCRIBED = "subscribed"
 NOT_SUPPORTED = "not_supported"
@@ -25,7 +33,12 @@ FAILED = "failed"
 log = get_logger("subscription")
 
 
-def subscription_body(settings: TelemetrySettings, schema: str, port: int) -> dict[str, object]:
+def destination_path() -> str:
+    """A fresh unguessable listener path, `/` + 32 hex digits (128 bits from the OS's CSPRNG)."""
+    return "/" + os.urandom(16).hex()
+
+
+def subscription_body(settings: TelemetrySettings, schema: str, port: int, path: str) -> dict[str, object]:
     return {
         "schemaVersion": schema,
         "types": list(settings.types),
@@ -34,17 +47,23 @@ def subscription_body(settings: TelemetrySettings, schema: str, port: int) -> di
             "maxBytes": settings.max_bytes,
             "timeoutMs": settings.timeout_ms,
         },
-        "destination": {"protocol": "HTTP", "URI": f"http://sandbox.localdomain:{port}/telemetry"},
+        "destination": {"protocol": "HTTP", "URI": f"http://sandbox.localdomain:{port}{path}"},
     }
 
 
 def subscribe(
-    runtime_api: str, extension_id: str, settings: TelemetrySettings, port: int
+    runtime_api: str,
+    extension_id: str,
+    settings: TelemetrySettings,
+    port: int,
+    path: str,
+    schemas: tuple[str, ...] = SCHEMA_VERSIONS,
 ) -> tuple[str, str | None]:
-    """Returns (SUBSCRIBED | NOT_SUPPORTED | FAILED, the accepted schema version)."""
-    last = ""
-    for schema in SCHEMA_VERSIONS:
-        body = json.dumps(subscription_body(settings, schema, port)).encode()
+    """Returns (SUBSCRIBED | NOT_SUPPORTED | FAILED, the accepted schema version). Never raises:
+    whatever the answer, the extension carries on (without telemetry if need be)."""
+    last = "no schema version to try"
+    for schema in schemas:
+        body = json.dumps(subscription_body(settings, schema, port, path)).encode()
         headers = {"Lambda-Extension-Identifier": extension_id, "Content-Type": "application/json"}
         try:
             status, _, answer = _request(runtime_api, "PUT", TELEMETRY_PATH, body, headers, timeout=5.0)

@@ -45,12 +45,16 @@ class InvocationTracker:
         self._get(request_id)
 
     def observe(self, items: Iterable[tuple[str, str | None]]) -> None:
-        """Feed (event type, requestId) pairs as they arrive from the listener."""
+        """Feed (event type, requestId) pairs as they arrive from the listener. A platform.start
+        (passed only when no INVOKE events come) makes its request expected, as INVOKE does."""
         for event_type, request_id in items:
             if event_type == "platform.logsDropped":
                 self._release_runtime_done_waits()
                 continue
             if not request_id:
+                continue
+            if event_type == "platform.start":
+                self.expect(request_id)
                 continue
             if event_type == "platform.runtimeDone":
                 fut = self._get(request_id).runtime_done

@@ -278,3 +278,14 @@ def test_parse_batch_never_raises(payload: object) -> None:
             _ = event.request_id  # must not raise either
     else:
         assert result.error is not None
+
+
+def test_parse_time_ns_cache_stays_bounded_and_correct() -> None:
+    from extension.sources.telemetry_api import schema
+
+    texts = [f"2024-01-01T00:00:{i // 1000:02d}.{i % 1000:03d}Z" for i in range(1000)]
+    first = [parse_time_ns(t) for t in texts]
+    assert len(schema._TIME_CACHE) <= schema._TIME_CACHE_MAX
+    assert [parse_time_ns(t) for t in texts] == first  # repeated: cached or re-parsed, the same
+    assert first[1] - first[0] == 1_000_000
+    assert parse_time_ns("not a time") is None and parse_time_ns("not a time") is None

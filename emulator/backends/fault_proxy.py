@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
-from tests.support.background_http import BackgroundHttpServer
+from emulator.backends.background_http import BackgroundHttpServer
 
 
 @dataclass

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.background_http import BackgroundHttpServer
+from emulator.backends.background_http import BackgroundHttpServer
 
 DEFAULT_POLL_INTERVAL_S = 60
 
@@ -126,7 +126,7 @@ class AppConfigDataServer(BackgroundHttpServer):
                 400, "BadRequestException", "RequiredMinimumPollIntervalInSeconds must be 15..86400"
             )
         with self._lock:
-            key = self._aliases.get(tuple(request[f] for f in fields))  # type: ignore[arg-type]
+            key = self._aliases.get(tuple(request[f] for f in fields))
             if key is None:
                 return _error(
                     404, "ResourceNotFoundException", "Configuration profile not found", resource=True

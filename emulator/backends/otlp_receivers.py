@@ -7,21 +7,21 @@ a subprocess (it just sends to ``receiver.endpoint``).
 
 Typical use::
 
-    from tests.support.otlp_receivers import OtlpHttpReceiver, OtlpGrpcReceiver, attrs
+    from emulator.backends.otlp_receivers import OtlpHttpReceiver, OtlpGrpcReceiver, attrs
 
-    with OtlpHttpReceiver() as rx:
-        env = {**base_env, **rx.env()}          # OTEL_EXPORTER_OTLP_ENDPOINT/PROTOCOL
+    with OtlpHttpReceiver() as receiver:
+        env = {**base_env, **receiver.env()}    # OTEL_EXPORTER_OTLP_ENDPOINT/PROTOCOL
         ...run the extension / emulator...
-        spans = rx.wait_for_spans(1)            # list of opentelemetry.proto Span objects
+        spans = receiver.wait_for_spans(1)      # list of opentelemetry.proto Span objects
         assert attrs(spans[0].attributes)["faas.invocation_id"] == request_id
 
-    rx.status(503, retry_after=1)               # answer 503 with Retry-After: 1 from now on
-    rx.status(503, times=2)                     # ... only for the next 2 requests, then ok again
-    rx.status(503, skip=1)                      # ... after answering one request normally
-    rx.hang()                                   # accept the request, never answer (until stop)
-    rx.close_connection()                       # drop the connection without an answer
-    rx.partial_success(rejected=1)              # 200 with partial_success.rejected_* = 1
-    rx.ok()                                     # back to normal
+    receiver.status(503, retry_after=1)         # answer 503 with Retry-After: 1 from now on
+    receiver.status(503, times=2)               # ... only for the next 2 requests, then ok again
+    receiver.status(503, skip=1)                # ... after answering one request normally
+    receiver.hang()                             # accept the request, never answer (until stop)
+    receiver.close_connection()                 # drop the connection without an answer
+    receiver.partial_success(rejected=1)        # 200 with partial_success.rejected_* = 1
+    receiver.ok()                               # back to normal
 
 What is decoded: ``spans()``, ``logs()``, ``metrics()`` (proto objects from *accepted* requests,
 i.e. answered 2xx / OK), ``resource_attributes()``, ``json_payloads()`` (bodies of non-OTLP JSON
@@ -109,7 +109,7 @@ class Received:
 
 
 @dataclass
-class _Behaviour:
+class Behaviour:
     kind: str = "ok"  # ok | status | hang | close | partial
     status: int = 200
     retry_after: float | str | None = None
@@ -124,7 +124,7 @@ class _Behaviour:
 class _State:
     lock: threading.Condition = field(default_factory=threading.Condition)
     requests: list[Received] = field(default_factory=list)
-    behaviour: _Behaviour = field(default_factory=_Behaviour)
+    behaviour: Behaviour = field(default_factory=Behaviour)
     release: threading.Event = field(default_factory=threading.Event)
 
 
@@ -138,7 +138,7 @@ class _ReceiverBase:
 
     # -- behaviour -----------------------------------------------------------------------------
 
-    def _set(self, behaviour: _Behaviour) -> None:
+    def _set(self, behaviour: Behaviour) -> None:
         with self._state.lock:
             self._state.behaviour = behaviour
             if behaviour.kind != "hang":
@@ -146,7 +146,7 @@ class _ReceiverBase:
                 self._state.release = threading.Event()
 
     def ok(self) -> None:
-        self._set(_Behaviour())
+        self._set(Behaviour())
 
     def status(
         self, code: int, retry_after: float | str | None = None, times: int | None = None, skip: int = 0
@@ -154,32 +154,32 @@ class _ReceiverBase:
         """HTTP: answer `code` (with `Retry-After`). gRPC: 503→UNAVAILABLE, 429→RESOURCE_EXHAUSTED,
         400→INVALID_ARGUMENT, else INTERNAL (or pass a `grpc.StatusCode` to `grpc_status`).
         `times`: only for that many requests; `skip`: after answering that many normally."""
-        self._set(_Behaviour("status", code, retry_after, times=times, skip=skip))
+        self._set(Behaviour("status", code, retry_after, times=times, skip=skip))
 
     def hang(self, times: int | None = None) -> None:
         """Accept requests and never answer (released by `ok()`/`stop()` or after 60 s)."""
-        self._set(_Behaviour("hang", times=times))
+        self._set(Behaviour("hang", times=times))
 
     def close_connection(self, times: int | None = None) -> None:
-        self._set(_Behaviour("close", times=times))
+        self._set(Behaviour("close", times=times))
 
     def partial_success(
         self, rejected: int, message: str = "rejected by test", times: int | None = None
     ) -> None:
-        self._set(_Behaviour("partial", 200, rejected=rejected, message=message, times=times))
+        self._set(Behaviour("partial", 200, rejected=rejected, message=message, times=times))
 
-    def _next_behaviour(self) -> tuple[_Behaviour, threading.Event]:
+    def _next_behaviour(self) -> tuple[Behaviour, threading.Event]:
         with self._state.lock:
-            b = self._state.behaviour
+            behaviour = self._state.behaviour
             release = self._state.release
-            if b.skip > 0:
-                b.skip -= 1
-                return _Behaviour(), release
-            if b.times is not None:
-                b.times -= 1
-                if b.times <= 0:
-                    self._state.behaviour = _Behaviour()
-            return b, release
+            if behaviour.skip > 0:
+                behaviour.skip -= 1
+                return Behaviour(), release
+            if behaviour.times is not None:
+                behaviour.times -= 1
+                if behaviour.times <= 0:
+                    self._state.behaviour = Behaviour()
+            return behaviour, release
 
     def _record(self, received: Received) -> None:
         with self._state.lock:
@@ -293,7 +293,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         super().finish()
 
     def do_POST(self) -> None:
-        rx = self.server.receiver
+        receiver = self.server.receiver
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -307,13 +307,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:
                 received.json = json.loads(body) if body else None
         except Exception:
-            rx._record(received)
+            receiver._record(received)
             self._reply(400, b"undecodable body", "text/plain")
             return
-        rx._record(received)
-        behaviour, release = rx._next_behaviour()
+        receiver._record(received)
+        behaviour, release = receiver._next_behaviour()
         if behaviour.kind == "hang":
-            release.wait(rx.hang_limit_s)
+            release.wait(receiver.hang_limit_s)
             self.close_connection = True
             return
         if behaviour.kind == "close":
@@ -327,7 +327,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             extra = {"Retry-After": str(behaviour.retry_after)} if behaviour.retry_after is not None else {}
             self._reply(behaviour.status, b"", "text/plain", extra)
             return
-        rx._mark_accepted(received)  # before answering: the client may look right after the reply
+        receiver._mark_accepted(received)  # before answering: the client may look right after the reply
         if signal == "other":
             self._reply(200, b"{}", "application/json")
         else:
@@ -444,7 +444,7 @@ def _grpc_code(status: int) -> Any:
 
 def _retry_info_trailer(seconds: float) -> tuple[tuple[str, bytes], ...]:
     from google.protobuf import any_pb2, duration_pb2
-    from google.rpc import code_pb2, error_details_pb2, status_pb2
+    from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
     info = error_details_pb2.RetryInfo(
         retry_delay=duration_pb2.Duration(seconds=int(seconds), nanos=int((seconds % 1) * 1e9))
@@ -477,7 +477,7 @@ class OtlpGrpcReceiver(_ReceiverBase):
         return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
 
     def grpc_status(self, code: Any, times: int | None = None) -> None:
-        self._set(_Behaviour("status", 0, grpc_code=code, times=times))
+        self._set(Behaviour("status", 0, grpc_code=code, times=times))
 
     def _handle(self, signal: str, request: Any, context: Any) -> Any:
         metadata = {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
@@ -507,24 +507,29 @@ class OtlpGrpcReceiver(_ReceiverBase):
     def start(self) -> OtlpGrpcReceiver:
         import grpc
 
-        rx = self
+        receiver = self
 
         class Traces(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
-                return rx._handle("traces", request, context)
+                return receiver._handle("traces", request, context)
 
         class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
-                return rx._handle("metrics", request, context)
+                return receiver._handle("metrics", request, context)
 
         class Logs(logs_service_pb2_grpc.LogsServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
-                return rx._handle("logs", request, context)
+                return receiver._handle("logs", request, context)
 
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), self._server)
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), self._server)
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), self._server)
+        # The generated *_pb2_grpc modules carry no annotations: name their registrars' type here.
+        registrars: list[tuple[Callable[[Any, Any], None], Any]] = [
+            (trace_service_pb2_grpc.add_TraceServiceServicer_to_server, Traces()),
+            (metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server, Metrics()),
+            (logs_service_pb2_grpc.add_LogsServiceServicer_to_server, Logs()),
+        ]
+        for register, servicer in registrars:
+            register(servicer, self._server)
         if self._tls:
             with open(self._tls[0], "rb") as c, open(self._tls[1], "rb") as k:
                 creds = grpc.ssl_server_credentials([(k.read(), c.read())])
