@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from extension.exporters.destination import Destination
 from extension.lifecycle.extensions_api import LifecycleEvent
@@ -73,6 +74,14 @@ class Pipeline:
 
     def needs_flush(self) -> bool:
         return any(d.needs_flush() for d in self._destinations)
+
+    def probe_due(self) -> bool:
+        """True when a failing destination may be retried now (see `Destination.probe`)."""
+        return any(d.probe_due() for d in self._destinations)
+
+    async def probe(self, deadline: float, stop: asyncio.Future[Any]) -> None:
+        """Retry every failing destination whose backoff has passed, until `deadline` or `stop`."""
+        await self._gather(d.probe(deadline, stop) for d in self._destinations if d.probe_due())
 
     def pending_items(self) -> int:
         return sum(d.pending_items() for d in self._destinations)

@@ -57,6 +57,11 @@ def now() -> float:
     return asyncio.get_running_loop().time()
 
 
+def never() -> asyncio.Future[None]:
+    """A probe's stop signal that never comes (the function is still running)."""
+    return asyncio.get_running_loop().create_future()
+
+
 def logs(n: int) -> Signals:
     return Signals(logs=tuple(samples.log(i) for i in range(n)))
 
@@ -124,7 +129,7 @@ async def test_backoff_is_exponential_with_full_jitter() -> None:
     for attempt in range(1, 9):
         d.not_before = float("-inf")  # jump over the backoff instead of sleeping
         t = now()
-        await d.flush(now() + 1)
+        await (d.flush(now() + 1) if attempt == 1 else d.probe(now() + 1, never()))
         cap = min(RETRY.max_ms, RETRY.initial_ms * 2 ** (attempt - 1)) / 1000
         wait = d.not_before - t
         assert 0 <= wait <= cap + 0.01
@@ -137,9 +142,9 @@ async def test_success_resets_backoff() -> None:
     d.offer(logs(1))
     await d.flush(now() + 1)
     d.not_before = float("-inf")
-    await d.flush(now() + 1)
+    await d.probe(now() + 1, never())
     assert d.pending_items() == 0
-    assert not d.in_backoff()
+    assert not d.in_backoff() and not d.failing
 
 
 async def test_permanent_drops_with_reason_and_continues_with_next_batch() -> None:
@@ -165,7 +170,7 @@ async def test_partial_failure_retries_only_the_failed_part() -> None:
     assert d.pending_items() == 3
     assert stats.get("exported", "fake") == 2
     d.not_before = float("-inf")
-    await d.flush(now() + 1)
+    await d.probe(now() + 1, never())
     assert ex.calls[1][0] == failed_part
     assert stats.get("exported", "fake") == 5
 
@@ -290,3 +295,52 @@ async def test_a_slow_destination_does_not_delay_another() -> None:
     await asyncio.wait_for(asyncio.gather(slow.flush(slow_deadline), fast.flush(slow_deadline)), timeout=10)
     assert fast_ex.finished_at and fast_ex.finished_at[0] < slow_deadline
     assert fast.pending_items() == 0 and slow.pending_items() == 3
+
+
+async def test_a_failing_destination_is_skipped_by_flushes_until_a_probe_succeeds() -> None:
+    stats = Stats()
+    ex = FakeExporter([ExportResult.retryable("timeout"), ExportResult.retryable("timeout")])
+    d = dest(ex, stats)
+    d.offer(logs(3))
+    await d.flush(now() + 1)  # the one attempt that finds the backend down
+    assert d.failing and stats.get("destination_failing", "fake") == 1
+    d.not_before = float("-inf")
+    d.offer(logs(1))
+    await d.flush(now() + 1)
+    assert len(ex.calls) == 1  # not held for a failing backend, even after its backoff
+    assert not d.needs_flush() and d.probe_due()
+    await d.probe(now() + 1, never())  # fails again: longer backoff, still failing
+    assert len(ex.calls) == 2 and d.failing and not d.probe_due()
+    d.not_before = float("-inf")
+    await d.probe(now() + 1, never())  # answers: normal flushing resumes
+    assert d.pending_items() == 0 and not d.failing
+    assert stats.get("exported", "fake") == 4 and stats.get("probes", "fake") == 2
+    assert stats.total("dropped") == 0
+
+
+async def test_a_probe_is_cut_off_when_the_function_is_done_and_keeps_its_batch() -> None:
+    stats = Stats()
+    ex = FakeExporter([ExportResult.retryable("timeout")])
+    d = dest(ex, stats)
+    d.offer(logs(3))
+    await d.flush(now() + 1)
+    ex.delay = 3600.0  # the backend now hangs
+    d.not_before = float("-inf")
+    done = asyncio.get_running_loop().create_future()
+    probe = asyncio.create_task(d.probe(now() + 3600, done))
+    while len(ex.calls) < 2:  # wait until the probe's request is in flight
+        await asyncio.sleep(0)
+    done.set_result(None)  # runtimeDone: the function finished
+    await asyncio.wait_for(probe, timeout=10)
+    assert d.pending_items() == 3 and d.failing and d.in_backoff()
+    assert stats.get("probes_cut_off", "fake") == 1 and stats.total("dropped") == 0
+
+
+async def test_shutdown_still_delivers_for_a_failing_destination() -> None:
+    stats = Stats()
+    d = dest(FakeExporter([ExportResult.retryable("refused", retry_after=0.01)]), stats)
+    d.offer(logs(2))
+    await d.flush(now() + 1)
+    assert d.failing
+    await d.shutdown(now() + 2)
+    assert stats.get("exported", "fake") == 2 and stats.total("dropped") == 0
