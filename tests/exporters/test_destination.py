@@ -37,6 +37,7 @@ class FakeExporter:
         self.calls: list[tuple[Signals, float]] = []
         self.finished_at: list[float] = []
         self.shut = 0
+        self.called = asyncio.Event()
 
     async def start(self) -> None:
         if self.start_error is not None:
@@ -44,6 +45,7 @@ class FakeExporter:
 
     async def export(self, signals: Signals, resource: Resource, timeout_s: float) -> ExportResult:
         self.calls.append((signals, timeout_s))
+        self.called.set()
         if self.delay:
             await asyncio.sleep(self.delay)
         self.finished_at.append(asyncio.get_running_loop().time())
@@ -327,9 +329,9 @@ async def test_a_probe_is_cut_off_when_the_function_is_done_and_keeps_its_batch(
     ex.delay = 3600.0  # the backend now hangs
     d.not_before = float("-inf")
     done = asyncio.get_running_loop().create_future()
+    ex.called.clear()
     probe = asyncio.create_task(d.probe(now() + 3600, done))
-    while len(ex.calls) < 2:  # wait until the probe's request is in flight
-        await asyncio.sleep(0)
+    await asyncio.wait_for(ex.called.wait(), timeout=10)  # the probe's request is in flight
     done.set_result(None)  # runtimeDone: the function finished
     await asyncio.wait_for(probe, timeout=10)
     assert d.pending_items() == 3 and d.failing and d.in_backoff()
