@@ -205,7 +205,7 @@ def test_telemetry_api_not_supported_carries_on_with_one_clear_line(
         env = sidecar_env(rx.endpoint, tmp_path)
         task = make_task(tmp_path)
         with LambdaEnvironment(
-            built_layer, task, "app.handler", env=env, telemetry_api_supported=False
+            built_layer, task, "app.handler", env=env, timeout_s=30, telemetry_api_supported=False
         ) as lam:
             results = [lam.invoke({"n": n}) for n in range(2)]
             reports = lam.events_of("platform.report")
@@ -222,5 +222,5 @@ def test_telemetry_api_not_supported_carries_on_with_one_clear_line(
         for s in r["record"].get("spans", [])
         if s["name"] == "extensionOverhead"
     ]
-    assert overhead and max(overhead) < 1000
+    assert overhead and max(overhead) < 30_000 / 3  # a wait for runtimeDone would last ~30 s
     assert not rx.spans()  # no telemetry, so no invocation spans: but the function was never failed
