@@ -16,7 +16,7 @@ from extension.exporters.destination import Destination
 from extension.lifecycle.extensions_api import LifecycleEvent
 from extension.log import get_logger
 from extension.processors.processor import TelemetryProcessor
-from extension.signals import Signals
+from extension.signals import Resource, Signals
 from extension.sources.telemetry_api.schema import TelemetryEvent
 from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
@@ -46,6 +46,7 @@ class Pipeline:
         self.telemetry_active = False
         #: Set when a destination's queue crossed its flush threshold; cleared by `flush`.
         self.pressure = asyncio.Event()
+        self._instance_id: str | None = None
 
     @property
     def destinations(self) -> list[Destination]:
@@ -56,12 +57,25 @@ class Pipeline:
         try:
             self._tracker.observe((e.type, e.request_id) for e in events if e.type in _TRACKED_TYPES)
             self._offer(self._processor.process(events))
+            if self._processor.instance_id != self._instance_id:
+                self._set_instance(self._processor.instance_id)
             if not self.pressure.is_set() and self.needs_flush():
                 self.pressure.set()
         except Exception:
             self._stats.add("internal_errors", label="pipeline")
             if self._stats.first_time("pipeline_error"):
                 log.exception("processing a telemetry batch failed; counted, continuing")
+
+    def _set_instance(self, instance_id: str | None) -> None:
+        """`faas.instance` (OTel semantic conventions: for AWS Lambda, the log stream name) is
+        known only from `platform.initStart`'s `instanceId`; a value the user set in
+        `OTEL_RESOURCE_ATTRIBUTES` is kept."""
+        self._instance_id = instance_id
+        if not instance_id:
+            return
+        for dest in self._destinations:
+            if "faas.instance" not in dest.resource.attributes:
+                dest.resource = Resource({**dest.resource.attributes, "faas.instance": instance_id})
 
     def on_invoke(self, event: LifecycleEvent) -> None:
         """Only with telemetry flowing: without it an invocation's outcome is unknowable, and

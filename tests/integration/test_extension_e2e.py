@@ -33,6 +33,7 @@ def test_cold_start_warm_invokes_traces_metrics_logs(built_layer: Path, tmp_path
             results = [lam.invoke({"n": n}) for n in range(3)]
             assert [r.status for r in results] == ["success"] * 3
             starts = {e["record"]["requestId"]: e["record"] for e in lam.events_of("platform.start")}
+            (init_start,) = lam.events_of("platform.initStart")
             lam.spindown()
         ids = [r.request_id for r in results]
         assert rx.wait_until(lambda: set(ids) <= set(invocation_spans(rx.spans())), timeout=10)
@@ -62,6 +63,10 @@ def test_cold_start_warm_invokes_traces_metrics_logs(built_layer: Path, tmp_path
         assert metric_total(metrics, "faas.invoke_duration") == 3
         assert metric_total(metrics, "faas.init_duration") == 1
         assert rx.resource_attributes()["faas.name"] == "sample-function"
+        # faas.instance: the environment's id, known from platform.initStart (OTel semantic
+        # conventions: the log stream name, which an extension's environment does not carry)
+        last = rx.accepted("traces")[-1].message.resource_spans[0].resource
+        assert attrs(last.attributes)["faas.instance"] == init_start["record"]["instanceId"]
 
 
 def test_error_timeout_and_crash_are_error_spans(built_layer: Path, tmp_path: Path) -> None:
