@@ -219,10 +219,11 @@ async def test_exporter_that_raises_is_contained() -> None:
 
 
 async def test_cancelled_flush_puts_the_batch_back() -> None:
-    d = dest(FakeExporter(delay=30), Stats())
+    ex = FakeExporter(delay=30)
+    d = dest(ex, Stats())
     d.offer(logs(3))
     task = asyncio.create_task(d.flush(now() + 60))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(ex.called.wait(), timeout=10)  # the batch is in flight
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -276,10 +277,11 @@ async def test_shutdown_waits_out_a_short_backoff_and_delivers() -> None:
 
 async def test_shutdown_during_a_slow_flush_keeps_its_deadline() -> None:
     stats = Stats()
-    d = dest(FakeExporter(delay=0.5), stats, batch_max_items=2)
+    ex = FakeExporter(delay=0.5)
+    d = dest(ex, stats, batch_max_items=2)
     d.offer(logs(4))
     flush = asyncio.create_task(d.flush(now() + 5))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(ex.called.wait(), timeout=10)  # the first batch is in flight
     await asyncio.wait_for(d.shutdown(now() + 0.1), timeout=5)
     await flush
     # 2 records were in flight (delivered when the slow call finished), the other 2 were queued
