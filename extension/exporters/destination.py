@@ -83,6 +83,10 @@ class Destination:
         self._closed = False
         #: Set by a RETRYABLE result, cleared by a success: flush points skip the destination.
         self.failing = False
+        #: Wall-clock end of the backoff: a probe is due when either clock says it has passed
+        #: (the loop's monotonic clock stops while the environment is frozen; the backend's
+        #: recovery does not).
+        self._probe_after = float("-inf")
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -115,7 +119,7 @@ class Destination:
             and self.disabled is None
             and not self._closed
             and len(self.buffer) > 0
-            and not self.in_backoff()
+            and (not self.in_backoff() or time.time() >= self._probe_after)
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -164,6 +168,7 @@ class Destination:
         failure, so the next probe waits for a longer backoff. Never raises."""
         if not self.probe_due():
             return
+        self.not_before = float("-inf")  # due by the wall clock: the frozen time counted too
         self._stats.add("probes", 1, self.name)
         work = asyncio.ensure_future(self._flush(deadline, ignore_backoff=False))
         try:
@@ -279,7 +284,9 @@ class Destination:
     def _failed(self, retry_after: float | None) -> None:
         """A retryable failure: back off, and stop holding invokes for this destination."""
         self._attempts += 1
-        self.not_before = self._now() + self._backoff(retry_after)
+        delay = self._backoff(retry_after)
+        self.not_before = self._now() + delay
+        self._probe_after = time.time() + delay
         if not self.failing and not self._closed:
             self.failing = True
             self._stats.add("destination_failing", 1, self.name)

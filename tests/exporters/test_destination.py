@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 
 import pytest
 
@@ -348,3 +349,16 @@ async def test_shutdown_still_delivers_for_a_failing_destination() -> None:
     assert d.failing
     await d.shutdown(now() + 2)
     assert stats.get("exported", "fake") == 2 and stats.total("dropped") == 0
+
+
+async def test_a_probe_is_due_once_the_wall_clock_passed_the_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    wall = [1_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: wall[0])
+    d = dest(FakeExporter([ExportResult.retryable("http 503", retry_after=60)]), Stats())
+    d.offer(logs(1))
+    await d.flush(now() + 1)
+    assert d.failing and not d.probe_due()
+    wall[0] += 61  # frozen for a minute: the loop's monotonic clock did not move
+    assert d.in_backoff() and d.probe_due()
+    await d.probe(now() + 1, never())
+    assert d.pending_items() == 0 and not d.failing
