@@ -73,10 +73,12 @@ def test_error_timeout_and_crash_are_error_spans(built_layer: Path, tmp_path: Pa
     with OtlpHttpReceiver() as rx:
         env = sidecar_env(rx.endpoint, tmp_path)
         task = make_task(tmp_path)
-        with LambdaEnvironment(built_layer, task, "app.handler", env=env, timeout_s=1.0) as lam:
+        # The timeout is far above what a loaded machine needs for the other invokes (under a CPU
+        # hog the extension's start-up alone took 1.3 s, so a 1 s timeout failed the `ok` invoke).
+        with LambdaEnvironment(built_layer, task, "app.handler", env=env, timeout_s=8.0) as lam:
             ok = lam.invoke({"n": 1})
             err = lam.invoke({"n": 2, "fail": True})
-            slow = lam.invoke({"n": 3, "sleep": 3})
+            slow = lam.invoke({"n": 3, "sleep": 16})
             crash = lam.invoke({"n": 4, "crash": True})
             after = lam.invoke({"n": 5})
             lam.spindown()
