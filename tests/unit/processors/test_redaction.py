@@ -178,9 +178,6 @@ async def test_a_resolved_exporter_header_secret_is_redacted_from_then_on(
     """The resolver of `${secretsmanager:...}` header references registers every value it hands
     out, so a function that prints the key (with no recognisable key name) has it redacted."""
     from extension.exporters.secret_refs import CachingResolver, find_refs
-    from extension.processors import redaction
-
-    monkeypatch.setattr(redaction.SECRETS, "_values", set())  # the registry is process-wide
 
     resolved = "dd-key-resolved-0123456789abcdef"
 
