@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-from extension.processors.batch import item_count
+from extension.exporters.queue import item_count
 from extension.signals import Resource, Signals
 
 #: Record kinds an exporter may accept; `Destination` buffers only those.

@@ -14,10 +14,10 @@ from typing import Any
 from extension.config import PipelineSettings, RetrySettings
 from extension.exporters.base import ExportResult
 from extension.exporters.destination import Destination
+from extension.exporters.queue import item_count
 from extension.lifecycle.extensions_api import LifecycleEvent
 from extension.lifecycle.manager import MIN_TIMER_INTERVAL_S, Hooks, LifecycleManager, timer_interval
 from extension.pipeline import Pipeline
-from extension.processors.batch import item_count
 from extension.signals import Resource, Signals
 from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
