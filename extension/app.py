@@ -111,13 +111,13 @@ async def _run(boot: Boot) -> int:
         importlib.import_module(module)
         await asyncio.sleep(0)
     from extension.exporters.factory import build_destinations
+    from extension.lifecycle.invocation_tracker import InvocationTracker
     from extension.lifecycle.manager import Hooks, LifecycleManager
     from extension.pipeline import Pipeline
     from extension.processors.processor import TelemetryProcessor
     from extension.processors.resource import build_resource
     from extension.sources.telemetry_api.listener import TelemetryApiSource
     from extension.sources.telemetry_api.subscription import SUBSCRIBED
-    from extension.sources.telemetry_api.tracker import InvocationTracker
 
     resource = build_resource(settings, boot.registration.account_id)
     processor = TelemetryProcessor(settings, resource, stats, concurrent_invocations=boot.timed)

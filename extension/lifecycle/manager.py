@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from extension.config import PipelineSettings
 from extension.lifecycle.extensions_api import LifecycleEvent
 from extension.lifecycle.flush_policy import Decision, FlushScheduler
+from extension.lifecycle.invocation_tracker import InvocationTracker
 from extension.log import get_logger
 from extension.pipeline import Pipeline
-from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
 
 log = get_logger("lifecycle")
