@@ -19,7 +19,7 @@ from typing import Any
 from extension.cache.aws import AwsClient
 from extension.cache.errors import UpstreamError, UpstreamUnreachable
 from extension.cache.providers.appconfig import AppConfigProvider
-from extension.cache.providers.base import SECRETS, SSM, CacheKey, ConfigPayload, Payload
+from extension.cache.providers.entries import SECRETS, SSM, CacheKey, ConfigPayload, Payload
 from extension.cache.providers.secrets_manager import SecretsManagerProvider
 from extension.cache.providers.ssm import SsmProvider
 from extension.cache.server import (
