@@ -333,7 +333,7 @@ class CacheService:
             raise ReferenceResolutionError(f"{service}:{ident} has no JSON key {json_key!r}") from None
         return value if isinstance(value, str) else json.dumps(value)
 
-    # ---- introspection for tests and the lead's integration ---------------------------------
+    # ---- introspection: the ports actually bound (tests, and callers given port 0) ----------
 
     @property
     def secrets_port(self) -> int | None:

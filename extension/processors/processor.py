@@ -342,7 +342,7 @@ class TelemetryProcessor:
             out.logs.append(platform_log(lines.phase_report_line(kind, rec), sev, t, now, ph))
 
     def _on_unknown(self, ev: TelemetryEvent, t: int, now: int, out: _Out) -> None:
-        """Unknown event types are passed through as logs (design note 7), never lost silently."""
+        """Unknown event types (a schema newer than ours) are passed through as logs, never lost silently."""
         if not self._logs_on:
             return
         body = ev.record if isinstance(ev.record, str | dict | list | int | float | bool) else None

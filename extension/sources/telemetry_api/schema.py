@@ -44,7 +44,8 @@ _KIND_BY_NAME: dict[str, EventType] = {k.value: k for k in EventType}
 
 
 # --------------------------------------------------------------------------------------------
-# Record types (fields follow spec/lambda-apis.md §3.4; every optional field may be None)
+# Record types (fields as in https://docs.aws.amazon.com/lambda/latest/dg/telemetry-schema-reference.html;
+# every optional field may be None)
 # --------------------------------------------------------------------------------------------
 
 
