@@ -154,7 +154,7 @@ class TelemetryProcessor:
         # Our own output comes back only in the extension stream: a function's line is never
         # dropped as ours, whatever it says (it may be logged attacker input).
         if ev.kind is EventType.EXTENSION and is_self_record(record):
-            self._stats.add("filtered", 1, "self_log")
+            self._stats.add("logs_filtered", 1, "self_log")
             return
         raw = ev.raw
         redacted = self._redactor.value(record)  # always: secrets can be registered at run time
@@ -307,7 +307,7 @@ class TelemetryProcessor:
             return None
         inv = self._table.get_or_create(request_id)
         if inv.done:
-            self._stats.add("late_events", 1)
+            self._stats.add("telemetry_events_late", 1)
             return None
         inv.apply_tracing(tracing)
         return inv
@@ -385,5 +385,5 @@ class TelemetryProcessor:
     def _sync_redactions(self) -> None:
         delta = self._redactor.count - self._redacted_reported
         if delta > 0:
-            self._stats.add("redacted", delta)
+            self._stats.add("logs_redacted", delta)
             self._redacted_reported = self._redactor.count

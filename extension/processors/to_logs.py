@@ -195,7 +195,7 @@ class LogMapper:
     ) -> LogData | None:
         number, text = severity_of(level)
         if number < self._min:
-            self._stats.add("filtered", 1, "min_level")
+            self._stats.add("logs_filtered", 1, "min_level")
             return None
         ctx: Correlation | None = current
         if rid is not None:

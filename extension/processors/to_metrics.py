@@ -20,7 +20,7 @@ C, H, G = MetricKind.COUNTER, MetricKind.HISTOGRAM, MetricKind.GAUGE
 #: Stats counter name -> attribute key for its label (health metrics).
 _LABEL_KEYS = {
     "dropped": "reason",
-    "filtered": "reason",
+    "logs_filtered": "reason",
     "telemetry_rejected": "reason",
     "export_failed": "exporter",
     "exported": "exporter",

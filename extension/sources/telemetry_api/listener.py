@@ -99,7 +99,7 @@ class TelemetryApiSource:
         if result.invalid:
             self._stats.dropped("invalid_event", result.invalid)
         if result.unknown_types:
-            self._stats.add("unknown_event_types", result.unknown_types)
+            self._stats.add("telemetry_events_unknown_type", result.unknown_types)
         if not self._accepting:
             self._stats.dropped("after_shutdown_deadline", len(result.events))
             return _error(503, "shutting down: batch not accepted")
