@@ -135,12 +135,12 @@ async def _run(boot: Boot) -> int:
     pipeline.telemetry_active = boot.subscription == SUBSCRIBED
     await asyncio.gather(*(d.start() for d in destinations))
 
-    async def on_shutdown(remaining: float) -> None:
+    async def on_shutdown(deadline: float) -> None:
         if listener is not None:
             listener.stop_intake()
-            await listener.shutdown()
+            await listener.shutdown(deadline)
         if cache is not None:
-            await cache.shutdown(min(remaining, 0.2))
+            await cache.shutdown(deadline)
 
     manager = LifecycleManager(
         lambda: _next_event(boot, client),

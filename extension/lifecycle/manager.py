@@ -51,6 +51,7 @@ class Hooks:
     """Optional collaborators called at lifecycle points (the cache's refresh-ahead, shutdowns)."""
 
     on_invoke: Callable[[], None] | None = None
+    #: Called with the SHUTDOWN deadline (loop time) once the pipeline is shut down.
     on_shutdown: Callable[[float], Awaitable[None]] | None = None
     #: Called with the seconds left before our /next, to finish background work (bounded).
     before_next: Callable[[float], Awaitable[None]] | None = None
@@ -166,7 +167,7 @@ class LifecycleManager:
                 self._stats.add("shutdown_reports_missing", len(self._tracker.awaiting_report()))
         await self._pipeline.shutdown(event.shutdown_reason, deadline)
         if self._hooks.on_shutdown is not None:
-            await self._hooks.on_shutdown(max(0.0, deadline - loop.time()))
+            await self._hooks.on_shutdown(deadline)
 
     # ---------------------------------------------------------------------------------------
     # Timed mode (no INVOKE events, no freeze)
