@@ -148,7 +148,6 @@ async def _run(boot: Boot) -> int:
         tracker,
         settings.pipeline,
         stats,
-        telemetry_active=pipeline.telemetry_active,
         timed=boot.timed,
         hooks=Hooks(
             on_invoke=cache.on_invoke if cache else None,

@@ -66,7 +66,6 @@ class LifecycleManager:
         tracker: InvocationTracker,
         settings: PipelineSettings,
         stats: Stats,
-        telemetry_active: bool,
         hooks: Hooks,
         timed: bool = False,
     ) -> None:
@@ -75,7 +74,6 @@ class LifecycleManager:
         self._tracker = tracker
         self._settings = settings
         self._stats = stats
-        self._telemetry_active = telemetry_active
         self._hooks = hooks
         self._scheduler = FlushScheduler(settings, time.time())
         self._timed = timed
@@ -129,7 +127,7 @@ class LifecycleManager:
         if decision is Decision.NONE:
             return
         budget = self._settings.export_budget_ms / 1000.0
-        if decision is Decision.WAIT_AND_FLUSH and self._telemetry_active:
+        if decision is Decision.WAIT_AND_FLUSH and self._pipeline.telemetry_active:
             await self._await_runtime_done(event.request_id, invoke_deadline - budget, budget)
         flush_deadline = min(loop.time() + budget, invoke_deadline)
         await self._pipeline.flush(flush_deadline)
@@ -161,7 +159,7 @@ class LifecycleManager:
         deadline = self._loop_deadline(event.deadline_ms) - SHUTDOWN_SAFETY_S
         remaining = max(0.0, deadline - loop.time())
         log.info("SHUTDOWN (%s): %.0f ms to flush", event.shutdown_reason or "unknown", remaining * 1000)
-        if self._telemetry_active:
+        if self._pipeline.telemetry_active:
             drained = await self._tracker.wait_reports(remaining * SHUTDOWN_DRAIN_SHARE)
             if not drained:
                 self._stats.add("shutdown_reports_missing", len(self._tracker.awaiting_report()))

@@ -111,7 +111,6 @@ def build(
         tracker,
         pipe_settings,
         stats,
-        telemetry_active=True,
         hooks=hooks,
         timed=True,
     )
