@@ -67,7 +67,7 @@ def run(
         )
         lam = LambdaEnvironment(layer, BENCH_FN, "app.handler", timeout_s=60, env=env, echo_output=False)
         with lam:
-            for c in range(cold_starts):
+            for cold_start in range(cold_starts):
                 lam.spindown()
                 proxy.counts.clear()
                 first = lam.invoke({"cache": 0})  # cold start: the init reads, then nothing
@@ -86,22 +86,22 @@ def run(
                     res = lam.invoke({"cache": reads, "secret": SECRETS[1]})
                     if res.status != "success":
                         raise RuntimeError(f"cache invoke failed: {res.response}")
-                    for k in lat:
-                        lat[k].extend(res.response[k])
-                log(f"cache latency: cold start {c + 1}/{cold_starts} done")
-    summ = {k: summary(v) for k, v in lat.items()}
+                    for key in lat:
+                        lat[key].extend(res.response[key])
+                log(f"cache latency: cold start {cold_start + 1}/{cold_starts} done")
+    summ = {key: summary(v) for key, v in lat.items()}
     out: dict[str, Any] = {
         "reads_per_loop": reads,
         "cold_starts": cold_starts,
         "samples": lat,
         "summary": summ,
         "init_reads": {
-            k: {
+            key: {
                 "ms": summary([r["ms"] for r in v]),
                 "x_cache": [r["x_cache"] for r in v],
                 "n": len(v),
             }
-            for k, v in init_reads.items()
+            for key, v in init_reads.items()
         },
         "upstream_calls_per_cold_start": upstream_calls,
         "cold_start": {
@@ -125,16 +125,16 @@ def run(
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--cold-starts", type=int)
-    p.add_argument("--reads", type=int)
-    a = p.parse_args()
-    data = run(a.quick, a.cold_starts, a.reads)
-    for k, s in data["summary"].items():
-        print(f"{k:18} median {s['median']:6.2f} ms  p90 {s['p90']:6.2f}  p99 {s['p99']:6.2f}")
-    for k, v in data["init_reads"].items():
-        print(k, round(v["ms"]["median"], 2), "ms", v["x_cache"])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cold-starts", type=int)
+    parser.add_argument("--reads", type=int)
+    args = parser.parse_args()
+    data = run(args.quick, args.cold_starts, args.reads)
+    for key, stats in data["summary"].items():
+        print(f"{key:18} median {stats['median']:6.2f} ms  p90 {stats['p90']:6.2f}  p99 {stats['p99']:6.2f}")
+    for key, value in data["init_reads"].items():
+        print(key, round(value["ms"]["median"], 2), "ms", value["x_cache"])
 
 
 if __name__ == "__main__":

@@ -114,13 +114,13 @@ async def _run(boot: Boot) -> int:
         importlib.import_module(module)
         await asyncio.sleep(0)
     from extension.exporters.factory import build_destinations
+    from extension.lifecycle.invocation_tracker import InvocationTracker
     from extension.lifecycle.manager import Hooks, LifecycleManager
     from extension.pipeline import Pipeline
     from extension.processors.processor import TelemetryProcessor
     from extension.processors.resource import build_resource
     from extension.sources.telemetry_api.listener import TelemetryApiSource
     from extension.sources.telemetry_api.subscription import SUBSCRIBED
-    from extension.sources.telemetry_api.tracker import InvocationTracker
 
     resource = build_resource(settings, boot.registration.account_id)
     processor = TelemetryProcessor(settings, resource, stats, concurrent_invocations=boot.timed)
@@ -138,12 +138,12 @@ async def _run(boot: Boot) -> int:
     pipeline.telemetry_active = boot.subscription == SUBSCRIBED
     await asyncio.gather(*(d.start() for d in destinations))
 
-    async def on_shutdown(remaining: float) -> None:
+    async def on_shutdown(deadline: float) -> None:
         if listener is not None:
             listener.stop_intake()
-            await listener.shutdown()
+            await listener.shutdown(deadline)
         if cache is not None:
-            await cache.shutdown(min(remaining, 0.2))
+            await cache.shutdown(deadline)
 
     manager = LifecycleManager(
         lambda: _next_event(boot, client),
@@ -151,7 +151,6 @@ async def _run(boot: Boot) -> int:
         tracker,
         settings.pipeline,
         stats,
-        telemetry_active=pipeline.telemetry_active,
         timed=boot.timed,
         hooks=Hooks(
             on_invoke=cache.on_invoke if cache else None,

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote
 
 from extension.cache.errors import UpstreamError
 from extension.cache.flags import filter_flags
-from extension.cache.providers.base import SECRETS, SSM, CacheKey, ConfigPayload, Payload
+from extension.cache.providers.entries import SECRETS, SSM, CacheKey, ConfigPayload, Payload
 from extension.cache.store import Lookup
 from extension.config import AppConfigTarget
 from extension.http.messages import Request, Response

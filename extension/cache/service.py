@@ -19,7 +19,7 @@ from typing import Any
 from extension.cache.aws import AwsClient
 from extension.cache.errors import UpstreamError, UpstreamUnreachable
 from extension.cache.providers.appconfig import AppConfigProvider
-from extension.cache.providers.base import SECRETS, SSM, CacheKey, ConfigPayload, Payload
+from extension.cache.providers.entries import SECRETS, SSM, CacheKey, ConfigPayload, Payload
 from extension.cache.providers.secrets_manager import SecretsManagerProvider
 from extension.cache.providers.ssm import SsmProvider
 from extension.cache.server import (
@@ -40,7 +40,10 @@ from extension.stats import Stats
 
 WAIT_MARGIN_S = 0.25  # a waiting request outlives the fetch's own timeout, so that error wins
 STUCK_FACTOR = 3.0  # a fetch older than this many timeouts (wall time) was cut off by a freeze
-SHUTDOWN_GRACE_S = 0.5  # requests in progress at shutdown get this long to be answered
+#: Closing never takes more of the SHUTDOWN budget than this, whatever the deadline: the cache
+#: holds nothing that must be saved, and the exporters' final flush needs the time more. Requests
+#: in progress get this long to be answered; connections still open then are closed.
+SHUTDOWN_LIMIT_S = 0.2
 _log = get_logger("cache")
 
 
@@ -185,12 +188,18 @@ class CacheService:
         if self._tasks and limit_s > 0:
             await asyncio.wait(list(self._tasks), timeout=limit_s)
 
-    async def shutdown(self, timeout_s: float) -> None:
+    async def shutdown(self, deadline: float) -> None:
+        """Close by `deadline` (loop time) and within `SHUTDOWN_LIMIT_S`. Idempotent; closes the
+        sockets even when `start` never ran."""
         if self._closed:
             return
         self._closed = True
+        loop = asyncio.get_running_loop()
+        end = min(deadline, loop.time() + SHUTDOWN_LIMIT_S)
         try:
-            await asyncio.wait_for(self._close(), max(0.01, timeout_s))
+            # Not under the timeout below: each server closes every connection still open at `end`.
+            await asyncio.gather(*(server.shutdown(end) for server in self._servers))
+            await asyncio.wait_for(self._close(), max(0.01, end - loop.time()))
         except TimeoutError:
             self._stats.add("internal_errors", label="cache_shutdown_timeout")
         finally:
@@ -202,7 +211,6 @@ class CacheService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.values.close()
         await self.configs.close()
-        await asyncio.gather(*(server.shutdown(SHUTDOWN_GRACE_S) for server in self._servers))
         await self.client.close()
         await self.appconfig_client.close()
 
@@ -335,7 +343,7 @@ class CacheService:
             raise ReferenceResolutionError(f"{service}:{ident} has no JSON key {json_key!r}") from None
         return value if isinstance(value, str) else json.dumps(value)
 
-    # ---- introspection for tests and the lead's integration ---------------------------------
+    # ---- introspection: the ports actually bound (tests, and callers given port 0) ----------
 
     @property
     def secrets_port(self) -> int | None:

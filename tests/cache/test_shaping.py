@@ -8,7 +8,7 @@ import pytest
 
 from extension.cache.errors import UpstreamError
 from extension.cache.flags import filter_flags
-from extension.cache.providers.base import SSM, CacheKey, iso_ms
+from extension.cache.providers.entries import SSM, CacheKey, iso_ms
 from extension.cache.providers.secrets_manager import shape_secret
 from extension.cache.providers.ssm import request_name, shape_parameter
 from extension.cache.server import BadRequest, appconfig_status, parameter_key, secret_key, split_query

@@ -6,8 +6,8 @@ from typing import Any
 
 from extension.cache.aws import AwsClient, region_from_arn
 from extension.cache.errors import UpstreamError, UpstreamUnreachable
-from extension.cache.providers.base import SSM, CacheKey, Payload, iso_ms
 from extension.cache.providers.batching import Results, batch_then_each, settle_items
+from extension.cache.providers.entries import SSM, CacheKey, Payload, iso_ms
 
 BATCH_SIZE = 10  # GetParameters' maximum Names length
 REFERENCE_PREFIX = "/aws/reference/"  # e.g. /aws/reference/secretsmanager/NAME: passed through to SSM
