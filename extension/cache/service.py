@@ -153,6 +153,22 @@ class CacheService:
             )
         self._spawn(self._prefetch(skip_secrets=self._snap_start))
 
+    @property
+    def prefetch_limit_s(self) -> float:
+        """How long a prefetch can take at most: each of its calls is bounded by its own timeout."""
+        return max([*self._timeouts.values(), self.appconfig.timeout_s]) + WAIT_MARGIN_S
+
+    async def wait_prefetched(self) -> bool:
+        """Wait (bounded by `prefetch_limit_s`) until every prefetch entry is fetched or has failed;
+        False when the bound passed first (the rest is still in flight, and a read joins it)."""
+        if self.prefetched is None:
+            return False
+        try:
+            await asyncio.wait_for(self.prefetched.wait(), self.prefetch_limit_s)
+        except TimeoutError:
+            return False
+        return True
+
     def on_invoke(self) -> None:
         """Refresh-ahead: background fetches for entries read since their last fetch and past the
         refresh fraction of their TTL. Fetches cut off by a freeze are cancelled here and retried."""

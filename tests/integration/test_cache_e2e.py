@@ -121,3 +121,58 @@ def test_throttling_never_reaches_the_function_while_stale_is_allowed(
     assert (
         backends.proxy.total("GetSecretValue") + backends.proxy.total("DescribeSecret") >= 1
     )  # it did try AWS
+
+
+INIT_READER = """
+import json, os, time, urllib.request
+
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _read(url, token):
+    headers = {"X-Aws-Parameters-Secrets-Token": os.environ["AWS_SESSION_TOKEN"]} if token else {}
+    started = time.monotonic()
+    with _opener.open(urllib.request.Request(url, headers=headers), timeout=10) as response:
+        body = response.read()
+        return {
+            "x_cache": response.headers.get("X-Cache"),
+            "ms": (time.monotonic() - started) * 1000,
+            "length": len(body),
+        }
+
+
+SECRETS = "http://localhost:" + os.environ["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"]
+APPCONFIG = "http://localhost:" + os.environ["AWS_APPCONFIG_EXTENSION_HTTP_PORT"]
+INIT_READS = {
+    "secret": _read(SECRETS + "/secretsmanager/get?secretId=" + os.environ["SECRET_ID"], True),
+    "appconfig": _read(APPCONFIG + "/applications/shop/environments/prod/configurations/flags", False),
+}
+
+
+def handler(event, context):
+    return INIT_READS
+"""
+
+
+def test_reads_in_init_are_served_by_the_prefetch(
+    built_layer: Path, backends: Backends, tmp_path: Path
+) -> None:
+    """Both prefetch lists are fetched before the runtime starts the function's init: with every
+    upstream call held 0.5 s, a read in init still finds the value cached (`hit`), and no read
+    makes an AWS call of its own. Before, the prefetch started after our imports, so a slow
+    backend left the init read waiting on it (`miss`)."""
+    (tmp_path / "app.py").write_text(INIT_READER)
+    backends.proxy.latency_s = 0.5
+    with FaultProxy(backends.appconfig.url) as appconfig_proxy:
+        appconfig_proxy.latency_s = 0.5
+        env = function_env(backends, AWS_ENDPOINT_URL_APPCONFIGDATA=appconfig_proxy.url)
+        with LambdaEnvironment(built_layer, tmp_path, "app.handler", env=env) as lam:
+            first = lam.invoke({})
+            lam.spindown()
+    assert first.status == "success", first.response
+    reads = first.response
+    assert reads["secret"]["x_cache"] == "hit" and reads["secret"]["length"] > len(CANARY), reads
+    assert reads["appconfig"]["x_cache"] == "hit" and reads["appconfig"]["length"] > 0, reads
+    assert backends.proxy.total("secretsmanager.") == 1, backends.proxy.counts
+    assert backends.appconfig.counts["StartConfigurationSession"] == 1, backends.appconfig.counts
+    assert backends.appconfig.counts["GetLatestConfiguration"] == 1, backends.appconfig.counts
