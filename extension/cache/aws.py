@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -37,6 +37,7 @@ SERVICES = {
     "secretsmanager": ("secretsmanager", "secretsmanager"),
     "ssm": ("ssm", "ssm"),
     "appconfigdata": ("appconfig", "appconfigdata"),
+    "sts": ("sts", "sts"),
 }
 
 
@@ -68,6 +69,7 @@ def endpoint_for(aws: AwsSettings, service: str, region: str) -> str:
         "secretsmanager": aws.endpoint_secrets_manager,
         "ssm": aws.endpoint_ssm,
         "appconfigdata": aws.endpoint_appconfigdata,
+        "sts": aws.endpoint_sts,
     }[service]
     override = specific or aws.endpoint_url
     if override:
@@ -164,8 +166,16 @@ def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
 class AwsClient:
     """Signed calls to Secrets Manager, SSM and AppConfigData over one pooled aiohttp session."""
 
-    def __init__(self, aws: AwsSettings, *, max_connections: int = 8) -> None:
+    def __init__(
+        self,
+        aws: AwsSettings,
+        *,
+        max_connections: int = 8,
+        credentials_provider: Callable[[], Awaitable[Credentials]] | None = None,
+    ) -> None:
         self._aws = aws
+        #: Replaces the function's own credentials (an assumed role: cache/sts.py).
+        self._credentials_provider = credentials_provider
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._credentials_lock = asyncio.Lock()
@@ -178,7 +188,9 @@ class AwsClient:
 
     async def credentials(self) -> Credentials:
         """Static keys from the environment, else the container credentials provider (SnapStart),
-        cached until five minutes before they expire."""
+        cached until five minutes before they expire; or those of `credentials_provider`."""
+        if self._credentials_provider is not None:
+            return await self._credentials_provider()
         aws = self._aws
         if aws.access_key_id and aws.secret_access_key:
             return Credentials(aws.access_key_id, aws.secret_access_key, aws.session_token)

@@ -32,6 +32,7 @@ from extension.cache.server import (
 )
 from extension.cache.sockets import BoundSockets
 from extension.cache.store import CacheStore, Lookup, StoreLimits
+from extension.cache.sts import AssumedRoleCredentials
 from extension.config import AppConfigTarget, Settings
 from extension.http.server import HttpServer
 from extension.log import get_logger
@@ -74,8 +75,19 @@ class CacheService:
         # as AWS documents them, the connection limit of the HTTP clients that call AWS (the
         # endpoints' own inbound limit is server.MAX_INFLIGHT).
         self.client = AwsClient(settings.aws, max_connections=max(cache.max_connections, 2))
+        # AWS_APPCONFIG_EXTENSION_ROLE_ARN: AppConfig is read with the assumed role's credentials
+        # only (another account); STS is called with the function's own (cache/sts.py).
+        self.sts_client: AwsClient | None = None
+        self.assumed_role: AssumedRoleCredentials | None = None
+        if cache.appconfig_role is not None:
+            self.sts_client = AwsClient(settings.aws, max_connections=2)
+            self.assumed_role = AssumedRoleCredentials(
+                self.sts_client, cache.appconfig_role, region=cache.appconfig_region, clock=clock
+            )
         self.appconfig_client = AwsClient(
-            settings.aws, max_connections=max(cache.appconfig_max_connections, 2)
+            settings.aws,
+            max_connections=max(cache.appconfig_max_connections, 2),
+            credentials_provider=self.assumed_role.get if self.assumed_role is not None else None,
         )
         self.secrets = SecretsManagerProvider(self.client, self._timeouts[SECRETS])
         self.ssm = SsmProvider(self.client, self._timeouts[SSM])
@@ -219,6 +231,8 @@ class CacheService:
         await asyncio.gather(*(server.shutdown(SHUTDOWN_GRACE_S) for server in self._servers))
         await self.client.close()
         await self.appconfig_client.close()
+        if self.sts_client is not None:
+            await self.sts_client.close()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
