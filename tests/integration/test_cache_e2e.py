@@ -176,3 +176,25 @@ def test_reads_in_init_are_served_by_the_prefetch(
     assert backends.proxy.total("secretsmanager.") == 1, backends.proxy.counts
     assert backends.appconfig.counts["StartConfigurationSession"] == 1, backends.appconfig.counts
     assert backends.appconfig.counts["GetLatestConfiguration"] == 1, backends.appconfig.counts
+
+
+def test_appconfig_of_another_account_and_region(
+    built_layer: Path, backends: Backends, tmp_path: Path
+) -> None:
+    """AWS_APPCONFIG_EXTENSION_ROLE_ARN and _SERVICE_REGION through the built layer: the role is
+    assumed at moto's STS, and every AppConfig call is signed with its key in that region."""
+    (tmp_path / "app.py").write_text(INIT_READER)
+    env = function_env(
+        backends,
+        AWS_APPCONFIG_EXTENSION_ROLE_ARN="arn:aws:iam::222222222222:role/appconfig-reader",
+        AWS_APPCONFIG_EXTENSION_SERVICE_REGION="eu-west-1",
+    )
+    with LambdaEnvironment(built_layer, tmp_path, "app.handler", env=env) as lam:
+        first = lam.invoke({})
+        lam.spindown()
+    assert first.status == "success", first.response
+    assert first.response["appconfig"]["length"] > 0
+    signed = backends.appconfig.signed_with
+    own_key = TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+    assert signed and all(c.startswith("ASIA") and not c.startswith(own_key) for c in signed), signed
+    assert all("/eu-west-1/appconfig/" in c for c in signed), signed
