@@ -104,7 +104,7 @@ async def test_single_and_multiple_flags(start_service: Factory, appconfig: AppC
 async def test_context_headers(start_service: Factory, appconfig: AppConfigDataServer) -> None:
     # Code sample 'retrieve a feature flag with variants': header `Context: country=US`; 'Multiple
     # context values may be passed either across multiple headers or as comma-separated values in
-    # a single header'. CHOICE (docs/cache.md): variants are not evaluated; the stored flags are
+    # a single header'. CHOICE (extension/cache/README.md): variants are not evaluated; the stored flags are
     # served (with one warning), never an error.
     running = await start_service(appconfig.url)
     path = BASE.format(a="application_name", e="environment_name", c="configuration_name")

@@ -231,7 +231,7 @@ async def test_secret_through_the_parameter_route(start_service: Factory, moto: 
 )
 async def test_errors_are_400(start_service: Factory, proxy: FaultProxy, seeded: Any, target: str) -> None:
     # The three error keys of test-responses.json: the extension answers 400. CHOICE
-    # (docs/cache.md): our body is `{"__type", "message"}` with the AWS error, where the extension
+    # (extension/cache/README.md): our body is `{"__type", "message"}` with the AWS error, where the extension
     # answers a generic text; the status is the same.
     running = await start_service(proxy.url)
     if "secretsmanager" in target:

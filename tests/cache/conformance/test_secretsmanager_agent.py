@@ -2,7 +2,7 @@
 request/response rule its tests assert, against port 2773 of ours served over moto.
 
 Each test names the SMA test it was ported from (`file::test`). Where SMA and the Parameters and
-Secrets Lambda extension differ, the endpoint contract (docs/cache.md) decides, noted as CHOICE.
+Secrets Lambda extension differ, the endpoint contract (extension/cache/README.md) decides, noted as CHOICE.
 Not ported (they test SMA's own command line or TOML file, which we do not have): `main.rs`
 `unkown_arg`, `missing_arg`, `help_arg`, `nofile_arg`, `no_token_env`, `port_in_use`,
 `test_report`; `config.rs` `test_validate_ssrf_headers`, `test_validate_ssrf_env_variables`,
@@ -71,7 +71,7 @@ async def test_unknown_path_is_404(start_service: Factory, moto: str) -> None:
     # main.rs::pong_req
     running = await start_service(moto)
     assert (await running.get("/pong"))[0] == 404
-    # CHOICE (docs/cache.md): `/ping/` is not the health route, so it needs the token and is 404.
+    # CHOICE (extension/cache/README.md): `/ping/` is not the health route, so it needs the token and is 404.
     assert (await running.get("/ping/"))[0] == 404
     assert (await running.get("/ping/", token=None))[0] == 403
 
@@ -117,7 +117,7 @@ async def test_unknown_path_is_404(start_service: Factory, moto: str) -> None:
 async def test_query_validation(
     start_service: Factory, moto: str, sm: Any, target: str, message: str
 ) -> None:
-    # CHOICE: SMA answers these as text/plain; docs/cache.md keeps the JSON error shape of the
+    # CHOICE: SMA answers these as text/plain; extension/cache/README.md keeps the JSON error shape of the
     # Parameters and Secrets extension, with SMA's message.
     sm.create_secret(Name="MyTest", SecretString=SECRET)
     running = await start_service(moto)
@@ -136,7 +136,7 @@ async def test_secret_fields(start_service: Factory, moto: str, sm: Any) -> None
     assert (doc["Name"], doc["ARN"], doc["VersionId"]) == ("MyTest", created["ARN"], created["VersionId"])
     assert doc["SecretString"] == SECRET and doc["VersionStages"] == ["AWSCURRENT"]
     # CHOICE: SMA answers CreatedDate as epoch seconds ("1569534789.046"); the Parameters and
-    # Secrets extension (and docs/cache.md) as ISO-8601 UTC with milliseconds.
+    # Secrets extension (and extension/cache/README.md) as ISO-8601 UTC with milliseconds.
     assert doc["CreatedDate"].endswith("Z") and doc["CreatedDate"][10] == "T"
 
 
@@ -397,7 +397,7 @@ def test_config_defaults() -> None:
 )
 def test_config_rejects_out_of_range(name: str, value: str) -> None:
     # CHOICE: SMA also refuses port 1023 and below and a cache size of 0; the Parameters and
-    # Secrets extension's variables (docs/cache.md) allow those (0 = no caching), so we do.
+    # Secrets extension's variables (extension/cache/README.md) allow those (0 = no caching), so we do.
     with pytest.raises(ConfigError):
         from_env({name: value})
 
