@@ -173,7 +173,8 @@ def guard(limiter: Limiter, stats: Stats, port: str, inner: Handler) -> Handler:
     the traceback only at debug level, as our log lines come back to us as telemetry)."""
 
     async def handle(request: Request) -> Response:
-        if limiter.active >= limiter.cap:
+        # Health checks are never refused for load (the Secrets Manager Agent's `ping_max_conn`).
+        if limiter.active >= limiter.cap and request.path != "/ping":
             stats.add("cache_rejected", label="concurrency")
             return error_response(429, "TooManyRequestsException", "too many concurrent requests")
         limiter.active += 1

@@ -18,7 +18,11 @@ from typing import Any
 import pytest
 
 from emulator.backends.fault_proxy import Fault, FaultProxy
+from extension.cache.errors import UpstreamError
+from extension.cache.server import Limiter, SecretsEndpoint, guard
 from extension.config import ConfigError, from_env
+from extension.http.messages import Headers, Request
+from extension.stats import Stats
 from tests.cache.conftest import TOKEN, Factory, Running
 
 pytestmark = pytest.mark.integration
@@ -405,3 +409,41 @@ def test_config_rejects_out_of_range(name: str, value: str) -> None:
 def test_config_accepts_sma_ttl_range() -> None:
     # config.rs::test_config_overrides (a TTL up to SMA's maximum of 3600 s is accepted)
     assert from_env({"SECRETS_MANAGER_TTL": "3600"}).cache.secrets_ttl_s == 3600.0
+
+
+# ---- main.rs max_conn_test / ping_max_conn (the inbound cap, forced with a cap of 1) ------------
+
+
+class HeldBackend:
+    """A backend whose lookups wait until released: the cap is reached without any race."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.waiting = 0
+
+    async def lookup(self, key: Any, *, force: bool) -> Any:
+        self.waiting += 1
+        await self.release.wait()
+        raise UpstreamError("ResourceNotFoundException", "not found", 400)
+
+    async def lookup_config(self, target: Any, *, force: bool) -> Any:
+        raise AssertionError("not used")
+
+
+def _request(path: str, query: str = "") -> Request:
+    return Request("GET", path, query, Headers([("x-aws-parameters-secrets-token", TOKEN.encode())]), b"")
+
+
+async def test_cap_refuses_with_429_but_never_ping() -> None:
+    # main.rs::max_conn_test (a request over the cap is 429 while the first is in progress; after
+    # it completes requests are served again), main.rs::ping_max_conn (health checks exceed it)
+    backend = HeldBackend()
+    handler = guard(Limiter(1), Stats(), "secrets", SecretsEndpoint(backend, TOKEN, Stats()).handle)
+    first = asyncio.ensure_future(handler(_request("/secretsmanager/get", "secretId=SleepyTest")))
+    while backend.waiting == 0:
+        await asyncio.sleep(0)
+    assert (await handler(_request("/secretsmanager/get", "secretId=MyTest"))).status == 429
+    assert (await handler(_request("/ping"))).status == 200
+    backend.release.set()
+    assert (await first).status == 400
+    assert (await handler(_request("/secretsmanager/get", "secretId=MyTest"))).status == 400  # served
