@@ -419,10 +419,10 @@ class HeldBackend:
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
-        self.waiting = 0
+        self.waiting = asyncio.Event()
 
     async def lookup(self, key: Any, *, force: bool) -> Any:
-        self.waiting += 1
+        self.waiting.set()
         await self.release.wait()
         raise UpstreamError("ResourceNotFoundException", "not found", 400)
 
@@ -440,8 +440,7 @@ async def test_cap_refuses_with_429_but_never_ping() -> None:
     backend = HeldBackend()
     handler = guard(Limiter(1), Stats(), "secrets", SecretsEndpoint(backend, TOKEN, Stats()).handle)
     first = asyncio.ensure_future(handler(_request("/secretsmanager/get", "secretId=SleepyTest")))
-    while backend.waiting == 0:
-        await asyncio.sleep(0)
+    await asyncio.wait_for(backend.waiting.wait(), 10)
     assert (await handler(_request("/secretsmanager/get", "secretId=MyTest"))).status == 429
     assert (await handler(_request("/ping"))).status == 200
     backend.release.set()
