@@ -994,7 +994,7 @@ SIDECAR_PLATFORM_LOGS = Flag(
 SIDECAR_REDACT_DEFAULTS = Flag(
     "SIDECAR_REDACT_DEFAULTS",
     True,
-    "redact AWS access keys, secret keys and bearer tokens in logs",
+    "redact credentials in logs by key name and shape (see [Security](#security))",
     PROCESSING,
 )
 SIDECAR_REDACT_PATTERNS = Patterns(

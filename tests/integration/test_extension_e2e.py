@@ -68,10 +68,13 @@ def test_error_timeout_and_crash_are_error_spans(built_layer: Path, tmp_path: Pa
     with OtlpHttpReceiver() as rx:
         env = sidecar_env(rx.endpoint, tmp_path)
         task = make_task(tmp_path)
-        with LambdaEnvironment(built_layer, task, "app.handler", env=env, timeout_s=1.0) as lam:
+        # The timeout covers the extension's start-up on the first invoke too (Lambda counts the
+        # whole invoke phase), so it is far above any start-up on a loaded machine; only the
+        # `sleep` invoke outlasts it.
+        with LambdaEnvironment(built_layer, task, "app.handler", env=env, timeout_s=6.0) as lam:
             ok = lam.invoke({"n": 1})
             err = lam.invoke({"n": 2, "fail": True})
-            slow = lam.invoke({"n": 3, "sleep": 3})
+            slow = lam.invoke({"n": 3, "sleep": 8})
             crash = lam.invoke({"n": 4, "crash": True})
             after = lam.invoke({"n": 5})
             lam.spindown()
