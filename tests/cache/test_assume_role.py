@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs
 
 import boto3
 import pytest
 
 from emulator.backends.appconfig_server import AppConfigDataServer
+from emulator.backends.background_http import BackgroundHttpServer
 from emulator.backends.fault_proxy import Fault, FaultProxy
 from emulator.backends.moto_server import TEST_CREDENTIALS
 from extension.cache.sts import REFRESH_MARGIN_S, parse_assume_role
@@ -137,3 +140,72 @@ def test_parse_assume_role_rejects_bad_answers(body: bytes) -> None:
 
     with pytest.raises(UpstreamError):
         parse_assume_role(body)
+
+
+class RecordingSts(BackgroundHttpServer):
+    """Answers AssumeRole as STS documents it and records each request's form and signature."""
+
+    def __init__(self) -> None:
+        self.forms: list[dict[str, list[str]]] = []
+        self.authorizations: list[str] = []
+        super().__init__()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.forms.append(parse_qs(body.decode()))
+                server.authorizations.append(self.headers.get("Authorization", ""))
+                answer = (
+                    b'<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
+                    b"<Credentials><AccessKeyId>ASIAROLE</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
+                    b"<SessionToken>t</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration>"
+                    b"</Credentials></AssumeRoleResult></AssumeRoleResponse>"
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        return Handler
+
+
+async def test_assume_role_request_carries_role_session_and_external_id(
+    start_service: Factory, moto: str, appconfig: AppConfigDataServer
+) -> None:
+    with RecordingSts() as sts:
+        running = await start_service(
+            moto,
+            **role_env(
+                appconfig,
+                moto,
+                AWS_ENDPOINT_URL_STS=sts.url,
+                AWS_APPCONFIG_EXTENSION_SERVICE_REGION="eu-west-1",
+            ),
+        )
+        assert (await running.get(PATH, port="appconfig", token=None))[0] == 200
+    form = sts.forms[0]
+    assert form["Action"] == ["AssumeRole"] and form["Version"] == ["2011-06-15"]
+    assert form["RoleArn"] == [ROLE] and form["RoleSessionName"] == ["reader-session"]
+    assert form["ExternalId"] == ["ext-123"] and form["DurationSeconds"] == ["3600"]
+    own_key = TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+    assert f"Credential={own_key}/" in sts.authorizations[0] and "/eu-west-1/sts/" in sts.authorizations[0]
+    assert all(c.startswith("ASIAROLE/") for c in appconfig.signed_with)
+
+
+def test_session_name_defaults_to_the_function_name() -> None:
+    from extension.config import from_env
+
+    role = from_env(
+        {"AWS_APPCONFIG_EXTENSION_ROLE_ARN": ROLE, "AWS_LAMBDA_FUNCTION_NAME": "my function"}
+    ).cache.appconfig_role
+    assert role is not None and role.session_name == "my-function" and role.external_id is None
+    assert from_env({}).cache.appconfig_role is None
