@@ -33,6 +33,11 @@ _PIPELINE_MODULES = (
 )
 
 
+#: Longest wait for the prefetch before `/register`: a hung AWS call must not spend the init
+#: phase's time limit (10 s, https://docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html).
+PREFETCH_BEFORE_REGISTER_MAX_S = 3.0
+
+
 @dataclass(frozen=True)
 class StartedCache:
     """The cache service started before `/register` (prefetch lists set), with the loop it runs
@@ -63,13 +68,14 @@ def start_cache(settings: Settings, sockets: BoundSockets) -> StartedCache | Non
     try:
         service = CacheService(settings, stats, sockets)
         loop.run_until_complete(service.start())
-        done = loop.run_until_complete(service.wait_prefetched())
+        done = loop.run_until_complete(service.wait_prefetched(PREFETCH_BEFORE_REGISTER_MAX_S))
     except Exception:
         log.exception("the cache could not start before register; starting it after")
         return None
     if not done:
         log.warning(
-            "prefetch not finished within %.1f s: registering, reads join it", service.prefetch_limit_s
+            "prefetch not finished within %.1f s: registering, reads join it",
+            min(service.prefetch_limit_s, PREFETCH_BEFORE_REGISTER_MAX_S),
         )
     return StartedCache(loop, stats, service)
 

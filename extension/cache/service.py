@@ -170,13 +170,15 @@ class CacheService:
         """How long a prefetch can take at most: each of its calls is bounded by its own timeout."""
         return max([*self._timeouts.values(), self.appconfig.timeout_s]) + WAIT_MARGIN_S
 
-    async def wait_prefetched(self) -> bool:
-        """Wait (bounded by `prefetch_limit_s`) until every prefetch entry is fetched or has failed;
-        False when the bound passed first (the rest is still in flight, and a read joins it)."""
+    async def wait_prefetched(self, limit_s: float | None = None) -> bool:
+        """Wait (bounded by `limit_s`, at most `prefetch_limit_s`) until every prefetch entry is
+        fetched or has failed; False when the bound passed first (the rest is still in flight,
+        and a read joins it)."""
         if self.prefetched is None:
             return False
+        bound = self.prefetch_limit_s if limit_s is None else min(limit_s, self.prefetch_limit_s)
         try:
-            await asyncio.wait_for(self.prefetched.wait(), self.prefetch_limit_s)
+            await asyncio.wait_for(self.prefetched.wait(), bound)
         except TimeoutError:
             return False
         return True
