@@ -2,7 +2,8 @@
 the real extension in https://github.com/fedonev/lambda-params-secrets (`data/test-responses.json`,
 keyed there by request path; each test cites the keys it reproduces). Our 2773 endpoint answers the
 same requests over moto; values differ (other account, dates), the shapes, key order, selectors
-and statuses must not.
+and statuses must not. Not reproduced: the binary secret read through the parameter route with
+`label=AWSPREVIOUS` (moto's SSM answers HTTP 500 to a label on an `/aws/reference/` name).
 """
 
 from __future__ import annotations
@@ -246,3 +247,4 @@ async def test_errors_are_400(start_service: Factory, proxy: FaultProxy, seeded:
     status, _, body = await running.get(target)
     doc = json.loads(body)
     assert status == 400 and doc["__type"] and doc["message"]
+
