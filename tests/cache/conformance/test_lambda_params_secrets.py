@@ -247,4 +247,3 @@ async def test_errors_are_400(start_service: Factory, proxy: FaultProxy, seeded:
     status, _, body = await running.get(target)
     doc = json.loads(body)
     assert status == 400 and doc["__type"] and doc["message"]
-
