@@ -232,6 +232,16 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class ProxySettings:
+    """Outbound proxies as (host, port) (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`); loopback
+    destinations never use them (extension/http/proxy.py)."""
+
+    https: tuple[str, int] | None = None
+    http: tuple[str, int] | None = None
+    no_proxy: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     function: FunctionInfo
     disabled: bool
@@ -245,6 +255,7 @@ class Settings:
     cache: CacheSettings
     aws: AwsSettings
     warnings: tuple[str, ...] = field(default=())
+    proxy: ProxySettings = field(default=ProxySettings())
 
 
 # --------------------------------------------------------------------------------------------
@@ -491,6 +502,11 @@ def from_env(env: Mapping[str, str]) -> Settings:
         cache=cache,
         aws=aws,
         warnings=tuple(r.warnings),
+        proxy=ProxySettings(
+            https=_read(r, v.HTTPS_PROXY),
+            http=_read(r, v.HTTP_PROXY),
+            no_proxy=tuple(e.strip().lower() for e in _read(r, v.NO_PROXY).split(",") if e.strip()),
+        ),
     )
     for variable in v.declared():  # a bad value is reported even where it is not used (yet)
         if not variable.read_by:

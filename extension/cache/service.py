@@ -34,6 +34,7 @@ from extension.cache.sockets import BoundSockets
 from extension.cache.store import CacheStore, Lookup, StoreLimits
 from extension.cache.sts import AssumedRoleCredentials
 from extension.config import AppConfigTarget, Settings
+from extension.http.proxy import proxy_rules
 from extension.http.server import HttpServer
 from extension.log import get_logger
 from extension.stats import Stats
@@ -74,13 +75,14 @@ class CacheService:
         # PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS / AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS:
         # as AWS documents them, the connection limit of the HTTP clients that call AWS (the
         # endpoints' own inbound limit is server.MAX_INFLIGHT).
-        self.client = AwsClient(settings.aws, max_connections=max(cache.max_connections, 2))
+        proxy = proxy_rules(settings.proxy)
+        self.client = AwsClient(settings.aws, max_connections=max(cache.max_connections, 2), proxy_for=proxy)
         # AWS_APPCONFIG_EXTENSION_ROLE_ARN: AppConfig is read with the assumed role's credentials
         # only (another account); STS is called with the function's own (cache/sts.py).
         self.sts_client: AwsClient | None = None
         self.assumed_role: AssumedRoleCredentials | None = None
         if cache.appconfig_role is not None:
-            self.sts_client = AwsClient(settings.aws, max_connections=2)
+            self.sts_client = AwsClient(settings.aws, max_connections=2, proxy_for=proxy)
             self.assumed_role = AssumedRoleCredentials(
                 self.sts_client, cache.appconfig_role, region=cache.appconfig_region, clock=clock
             )
@@ -88,6 +90,7 @@ class CacheService:
             settings.aws,
             max_connections=max(cache.appconfig_max_connections, 2),
             credentials_provider=self.assumed_role.get if self.assumed_role is not None else None,
+            proxy_for=proxy,
         )
         self.secrets = SecretsManagerProvider(self.client, self._timeouts[SECRETS])
         self.ssm = SsmProvider(self.client, self._timeouts[SSM])

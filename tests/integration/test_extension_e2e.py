@@ -171,12 +171,11 @@ def test_fan_out_to_every_destination_at_once(built_layer: Path, tmp_path: Path)
         assert all(e["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LambdaSidecar" for e in emf)
 
 
-def test_otlp_grpc_delivers_all_three_signals(built_layer_grpc: Path, tmp_path: Path) -> None:
+def test_otlp_grpc_delivers_all_three_signals(built_layer: Path, tmp_path: Path) -> None:
+    """OTEL_EXPORTER_OTLP_PROTOCOL=grpc works with the default layer (no special build)."""
     with OtlpGrpcReceiver() as rx:
         env = sidecar_env(rx.endpoint, tmp_path, OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
-        with LambdaEnvironment(
-            built_layer_grpc, make_task(tmp_path), "app.handler", env=env, freeze=True
-        ) as lam:
+        with LambdaEnvironment(built_layer, make_task(tmp_path), "app.handler", env=env, freeze=True) as lam:
             ids = [lam.invoke({"n": n}).request_id for n in range(3)]
             lam.spindown()
     assert set(ids) <= set(invocation_spans(rx.spans()))

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.otlp_receivers import OtlpHttpReceiver
 from tests.integration.helpers import log_bodies, make_task, sidecar_env
-from tests.support.otlp_receivers import OtlpHttpReceiver
 
 pytestmark = pytest.mark.integration
 
