@@ -228,6 +228,9 @@ class CacheSettings:
     appconfig_region: str | None = None
     #: AWS_APPCONFIG_EXTENSION_ROLE_*: AppConfig is read with this role's credentials only.
     appconfig_role: AssumedRole | None = None
+    #: AWS_APPCONFIG_EXTENSION_PROXY_URL / _PROXY_HEADERS: the AppConfig calls' own proxy.
+    appconfig_proxy: tuple[str, int] | None = field(default=None, repr=False)
+    appconfig_proxy_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     warnings: tuple[str, ...] = ()
 
 
@@ -432,6 +435,8 @@ def _cache(r: _Reader, warnings: list[str]) -> CacheSettings:
         appconfig_max_connections=_read(r, v.AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS),
         appconfig_region=_read(r, v.AWS_APPCONFIG_EXTENSION_SERVICE_REGION),
         appconfig_role=_assumed_role(r),
+        appconfig_proxy=_read(r, v.AWS_APPCONFIG_EXTENSION_PROXY_URL),
+        appconfig_proxy_headers=_read(r, v.AWS_APPCONFIG_EXTENSION_PROXY_HEADERS),
         warnings=tuple(warnings),
     )
 

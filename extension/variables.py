@@ -1331,6 +1331,19 @@ _NO_PROXY_DOC = (
     "`host:port`, IPs, CIDRs or `*`; loopback is always direct"
 )
 NO_PROXY = Text("NO_PROXY", "", _NO_PROXY_DOC, DESTINATIONS)
+AWS_APPCONFIG_EXTENSION_PROXY_URL = ProxyAddress(
+    "AWS_APPCONFIG_EXTENSION_PROXY_URL",
+    "proxy for the AppConfig calls only (and the AssumeRole of `..._ROLE_ARN`), instead of "
+    "`HTTPS_PROXY`/`HTTP_PROXY` (`http://host:port`; loopback is always direct)",
+    CACHE,
+    secret=True,
+)
+AWS_APPCONFIG_EXTENSION_PROXY_HEADERS = Pairs(
+    "AWS_APPCONFIG_EXTENSION_PROXY_HEADERS",
+    "headers sent to that proxy (`Name=value,Name2=value2`, e.g. `Proxy-Authorization=Basic ...`)",
+    CACHE,
+    secret=True,
+)
 
 
 def declared() -> list[Variable]:

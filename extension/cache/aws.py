@@ -178,12 +178,14 @@ class AwsClient:
         max_connections: int = 8,
         credentials_provider: Callable[[], Awaitable[Credentials]] | None = None,
         proxy_for: Callable[[Origin], Origin | None] | None = None,
+        proxy_headers: Mapping[str, str] | None = None,
     ) -> None:
         self._aws = aws
         #: Replaces the function's own credentials (an assumed role: cache/sts.py).
         self._credentials_provider = credentials_provider
         self._max_connections = max_connections
         self._proxy_for = proxy_for
+        self._proxy_headers = proxy_headers
         self._http: HttpClient | None = None
         self._credentials_lock = asyncio.Lock()
         self._container_credentials: tuple[Credentials, float] | None = None
@@ -242,7 +244,11 @@ class AwsClient:
 
     def _client(self) -> HttpClient:
         if self._http is None or self._http.closed:
-            self._http = HttpClient(max_connections=self._max_connections, proxy_for=self._proxy_for)
+            self._http = HttpClient(
+                max_connections=self._max_connections,
+                proxy_for=self._proxy_for,
+                proxy_headers=self._proxy_headers,
+            )
         return self._http
 
     async def close(self) -> None:

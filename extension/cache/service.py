@@ -34,7 +34,8 @@ from extension.cache.sockets import BoundSockets
 from extension.cache.store import CacheStore, Lookup, StoreLimits
 from extension.cache.sts import AssumedRoleCredentials
 from extension.config import AppConfigTarget, Settings
-from extension.http.proxy import proxy_rules
+from extension.http.client import Origin
+from extension.http.proxy import ProxyRules, proxy_rules
 from extension.http.server import HttpServer
 from extension.log import get_logger
 from extension.stats import Stats
@@ -77,12 +78,21 @@ class CacheService:
         # endpoints' own inbound limit is server.MAX_INFLIGHT).
         proxy = proxy_rules(settings.proxy)
         self.client = AwsClient(settings.aws, max_connections=max(cache.max_connections, 2), proxy_for=proxy)
+        # AWS_APPCONFIG_EXTENSION_PROXY_URL: AppConfig's own proxy (with its headers) replaces
+        # HTTPS_PROXY/HTTP_PROXY for the AppConfig calls and the role's AssumeRole.
+        appconfig_proxy = proxy
+        if cache.appconfig_proxy is not None:
+            through = Origin("http", *cache.appconfig_proxy)
+            appconfig_proxy = ProxyRules(http=through, https=through)
+        proxy_headers = dict(cache.appconfig_proxy_headers) if cache.appconfig_proxy is not None else None
         # AWS_APPCONFIG_EXTENSION_ROLE_ARN: AppConfig is read with the assumed role's credentials
         # only (another account); STS is called with the function's own (cache/sts.py).
         self.sts_client: AwsClient | None = None
         self.assumed_role: AssumedRoleCredentials | None = None
         if cache.appconfig_role is not None:
-            self.sts_client = AwsClient(settings.aws, max_connections=2, proxy_for=proxy)
+            self.sts_client = AwsClient(
+                settings.aws, max_connections=2, proxy_for=appconfig_proxy, proxy_headers=proxy_headers
+            )
             self.assumed_role = AssumedRoleCredentials(
                 self.sts_client, cache.appconfig_role, region=cache.appconfig_region, clock=clock
             )
@@ -90,7 +100,8 @@ class CacheService:
             settings.aws,
             max_connections=max(cache.appconfig_max_connections, 2),
             credentials_provider=self.assumed_role.get if self.assumed_role is not None else None,
-            proxy_for=proxy,
+            proxy_for=appconfig_proxy,
+            proxy_headers=proxy_headers,
         )
         self.secrets = SecretsManagerProvider(self.client, self._timeouts[SECRETS])
         self.ssm = SsmProvider(self.client, self._timeouts[SSM])
