@@ -198,3 +198,65 @@ def test_appconfig_of_another_account_and_region(
     own_key = TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]
     assert signed and all(c.startswith("ASIA") and not c.startswith(own_key) for c in signed), signed
     assert all("/eu-west-1/appconfig/" in c for c in signed), signed
+
+
+class ThreadedForwardProxy:
+    """The forwarding proxy of tests/cache/test_outbound_proxy.py on its own loop in a thread
+    (the emulator is driven synchronously)."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        from tests.cache.test_outbound_proxy import ForwardProxy
+
+        self.proxy = ForwardProxy()
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def start() -> None:
+            self.proxy._server = await asyncio.start_server(self.proxy._serve, "127.0.0.1", 0)
+            ready.set()
+
+        self._thread = threading.Thread(
+            target=lambda: (self._loop.run_until_complete(start()), self._loop.run_forever()), daemon=True
+        )
+        self._thread.start()
+        assert ready.wait(10)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def test_outbound_proxies_through_the_built_layer(
+    built_layer: Path, backends: Backends, tmp_path: Path
+) -> None:
+    """HTTP_PROXY carries the extension's AWS calls and AWS_APPCONFIG_EXTENSION_PROXY_URL (with its
+    headers) the AppConfig calls; the `*.test` endpoint names resolve only inside the proxy."""
+    from urllib.parse import urlsplit
+
+    (tmp_path / "app.py").write_text(INIT_READER)
+    forward = ThreadedForwardProxy()
+    try:
+        proxy_url = forward.proxy.url
+        env = function_env(
+            backends,
+            AWS_ENDPOINT_URL=f"http://aws.test:{urlsplit(backends.proxy.url).port}",
+            AWS_ENDPOINT_URL_APPCONFIGDATA=f"http://appconfigdata.test:{urlsplit(backends.appconfig.url).port}",
+            HTTP_PROXY=proxy_url,
+            AWS_APPCONFIG_EXTENSION_PROXY_URL=proxy_url,
+            AWS_APPCONFIG_EXTENSION_PROXY_HEADERS="Proxy-Authorization=Basic dXNlcjpwdw==",
+        )
+        with LambdaEnvironment(built_layer, tmp_path, "app.handler", env=env) as lam:
+            first = lam.invoke({})
+            lam.spindown()
+    finally:
+        forward.close()
+    assert first.status == "success", first.response
+    assert first.response["secret"]["x_cache"] == "hit" and first.response["appconfig"]["x_cache"] == "hit"
+    aws_calls = forward.proxy.targets("aws.test")
+    appconfig_calls = forward.proxy.targets("appconfigdata.test")
+    assert aws_calls and appconfig_calls
+    assert all("Proxy-Authorization" not in h for _, h in aws_calls)
+    assert all(h.get("Proxy-Authorization") == "Basic dXNlcjpwdw==" for _, h in appconfig_calls)
