@@ -55,6 +55,8 @@ SECRET_QUERY_PARAMS = frozenset({"secretId", "versionId", "versionStage", "refre
 SECRET_PATH_PARAMS = frozenset({"versionId", "versionStage", "refreshNow", "jsonKey"})
 PARAMETER_PARAMS = frozenset({"name", "version", "label", "withDecryption", "refreshNow"})
 BATCH_PARAMS = frozenset({"secretId", "name", "withDecryption"})
+#: Every parameter some 2773 route reads.
+KNOWN_PARAMS = SECRET_QUERY_PARAMS | PARAMETER_PARAMS | BATCH_PARAMS
 
 
 class Backend(Protocol):
