@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.moto_server import TEST_CREDENTIALS, boto3_client, moto_server
+from emulator.backends.otlp_receivers import OtlpHttpReceiver, unused_port
 from tests.integration.helpers import make_task, sidecar_env
 from tests.reliability.support import dropped_by_reason, shutdown_summaries
-from tests.support.moto_server import TEST_CREDENTIALS, boto3_client, moto_server
-from tests.support.otlp_receivers import OtlpHttpReceiver, unused_port
 
 pytestmark = pytest.mark.integration
 SECRET = "otlp/key"
