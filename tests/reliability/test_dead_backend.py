@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 
 from emulator import LambdaEnvironment
+from emulator.backends.fault_proxy import FaultProxy
+from emulator.backends.otlp_receivers import OtlpHttpReceiver, unused_port
 from tests.integration.helpers import sidecar_env
 from tests.reliability.support import (
     EXTENSION,
@@ -36,8 +38,6 @@ from tests.reliability.support import (
     shutdown_summaries,
     summed,
 )
-from tests.support.fault_proxy import FaultProxy
-from tests.support.otlp_receivers import OtlpHttpReceiver, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
