@@ -5,7 +5,7 @@ runtime only once every extension has registered), so before `/register` this mo
 only `socket`, our two socket helpers and the variable declarations (`extension.variables`),
 reads the handful of variables that decide what to bind and which events to register for
 (`early_settings`), binds the local sockets, and registers on a raw socket. Everything else --
-the full configuration (`extension.config`: dataclasses, enum), logging, aiohttp, protobuf --
+the full configuration (`extension.config`: enum, urllib.parse), logging, aiohttp, protobuf --
 loads afterwards, while the runtime and the function initialise in parallel. Both readings use
 the same declarations, so what was bound before `/register` is what the full configuration says.
 docs/benchmarks.md has the numbers.
@@ -171,10 +171,8 @@ def main(argv: list[str]) -> int:
 
     timed = "INVOKE" not in events  # Managed Instances: no INVOKE events and no freeze
     if not events and not settings.disabled:
-        import dataclasses
-
         log.warning("registered for no lifecycle events: idle (no telemetry, no cache) until Lambda stops us")
-        settings = dataclasses.replace(settings, disabled=True)
+        settings = settings._replace(disabled=True)
         cache_sockets.close()  # nobody would answer on them: the function's calls fail at once
         cache_sockets = BoundSockets()
         if telemetry_sock is not None:
