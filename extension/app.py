@@ -9,7 +9,7 @@ import asyncio
 import importlib
 import socket
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from extension.cache.sockets import BoundSockets
 from extension.config import Settings
@@ -29,8 +29,7 @@ _PIPELINE_MODULES = (
 )
 
 
-@dataclass(frozen=True)
-class Boot:
+class Boot(NamedTuple):
     """What the fast path hands over: resolved settings, our registration, pre-bound sockets."""
 
     settings: Settings

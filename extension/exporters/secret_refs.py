@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: `resolve_secret(service, name)` -> the secret string / parameter value.
 Resolver = Callable[[str, str], Awaitable[str]]
@@ -23,8 +23,7 @@ class SecretRefError(Exception):
     """A reference could not be resolved; the message names the reference, never a value."""
 
 
-@dataclass(frozen=True, slots=True)
-class SecretRef:
+class SecretRef(NamedTuple):
     service: str  # "secretsmanager" | "ssm"
     name: str
     json_key: str | None
