@@ -170,3 +170,17 @@ def test_secrets_registered_at_run_time_are_picked_up() -> None:
     registry.add("tiny")  # too short to redact safely: ignored
     assert r.value(before) == {"headers": {"x-custom": REDACTED}}
     assert r.text(f"sent with {header_secret}, tiny") == f"sent with {REDACTED}, tiny"
+
+
+def test_built_in_rules_compile_only_when_a_text_holds_their_hint() -> None:
+    """Start-up cost: the built-in regexes are compiled on first use, and a text without any
+    hint (the usual log line) never needs them."""
+    from extension.processors.redaction import DEFAULT_RULES, Rule
+
+    fresh = [Rule(r.name, r._source, r.replacement, r.hints) for r in DEFAULT_RULES]
+    redactor = Redactor(fresh)
+    assert redactor.text("START RequestId: 1 Version: $LATEST") == "START RequestId: 1 Version: $LATEST"
+    assert all(r._pattern is None for r in fresh)
+    assert redactor.text("key AKIAIOSFODNN7EXAMPLE") == f"key {REDACTED}"
+    compiled = {r.name for r in fresh if r._pattern is not None}
+    assert "aws_access_key_id" in compiled and "bearer_token" not in compiled
