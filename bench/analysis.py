@@ -216,11 +216,14 @@ def _first_invoke(cs: dict[str, Any], app: dict[str, Any] | None) -> str:
         f"extension -- about what init plus the first invoke cost before fast init ({f(before_total, 0)} "
         f"ms). A second request arriving in those {f(ov['sidecar']['median'], 0)} ms waits, or Lambda "
         "starts another environment for it. A function whose init and first invoke outlast the "
-        "extension's start-up hides it; for the rest, only a smaller application helps: answer the "
-        "first INVOKE (be back in `/event/next`) before building the export stack, serve the telemetry "
-        "listener and the two cache ports with `asyncio.start_server` and a small HTTP/1.1 reader "
-        "instead of `aiohttp.web`, and import an exporter only when its destination is configured -- "
-        "the same imports dominate the memory (below).\n"
+        "extension's start-up hides it. What is left of it (issue 13's start-up diet: plain asyncio "
+        "and httptools, a hand-written OTLP encoder, NamedTuple records instead of frozen dataclasses, "
+        "regexes compiled on first use) is mostly `asyncio` itself (with `ssl` and `logging`, about half "
+        "of the application's import CPU), the cache service with its SigV4 prefetch, and the first "
+        "export at the end of that invoke (about 30 ms here). `SIDECAR_READY_BEFORE_NEXT=true` starts "
+        "everything before the first `/event/next` and leaves only that export in the first invoke, at "
+        "the price of a longer Init Duration and more billed time on this machine (both orders measured "
+        "in docs/architecture.md, Deviations).\n"
     )
     late = init.get("prefetch_finished_after_first_invoke")
     if late:
@@ -343,10 +346,9 @@ def _memory(mem: dict[str, Any]) -> str:
         f"interpreter with `http.client`, holds {f(nu['rss_final_mb'])} MB. RSS grows during the "
         "first few hundred invokes and then stays flat (see the plot): allocator and buffer warm-up "
         f"rather than a leak; growth from invoke {sc['growth_from_invoke']:,} to the end: "
-        f"{f(sc['growth_mb'], 2)} MB. The bulk is imported code: aiohttp (client and web server) "
-        "and asyncio (OTLP is encoded without protobuf since 2026-12-07). The same lazy imports that "
-        "would shorten the first invoke (no `aiohttp.web`, exporters loaded per destination) are what "
-        "would bring it under 45 MB with margin.\n"
+        f"{f(sc['growth_mb'], 2)} MB. The bulk is the interpreter and imported code, `asyncio` (with "
+        "`ssl` and `logging`) first: since 2026-12-07 the layer serves and sends HTTP with plain "
+        "asyncio and httptools (no aiohttp) and encodes OTLP itself (no protobuf runtime).\n"
     )
 
 

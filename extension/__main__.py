@@ -5,7 +5,7 @@ runtime only once every extension has registered), so before `/register` this mo
 only `socket`, our two socket helpers and the variable declarations (`extension.variables`),
 reads the handful of variables that decide what to bind and which events to register for
 (`early_settings`), binds the local sockets, and registers on a raw socket. Everything else --
-the full configuration (`extension.config`: dataclasses, enum), logging, aiohttp, protobuf --
+the full configuration (`extension.config`: enum, urllib.parse), logging, aiohttp, protobuf --
 loads afterwards, while the runtime and the function initialise in parallel. Both readings use
 the same declarations, so what was bound before `/register` is what the full configuration says.
 docs/benchmarks.md has the numbers.
@@ -67,8 +67,12 @@ class EarlyTelemetry:
 class EarlySettings:
     """What must be known before /register (attribute names as in `config.Settings`)."""
 
-    def __init__(self, disabled: bool, telemetry: EarlyTelemetry, cache: EarlyCache) -> None:
+    def __init__(
+        self, disabled: bool, telemetry: EarlyTelemetry, cache: EarlyCache, ready_before_next: bool = False
+    ) -> None:
         self.disabled = disabled
+        #: SIDECAR_READY_BEFORE_NEXT: start up fully before the first /event/next (no early /next).
+        self.ready_before_next = ready_before_next
         self.telemetry = telemetry
         self.cache = cache
 
@@ -89,6 +93,7 @@ def early_settings(env: Mapping[str, str]) -> EarlySettings | None:
                 appconfig_port_enabled=variables.SIDECAR_APPCONFIG_PORT_ENABLED.get(env),
                 appconfig_port=variables.AWS_APPCONFIG_EXTENSION_HTTP_PORT.get(env),
             ),
+            ready_before_next=variables.SIDECAR_READY_BEFORE_NEXT.get(env),
         )
     except variables.BadValue:
         return None
@@ -180,12 +185,11 @@ def main(argv: list[str]) -> int:
 
     timed = "INVOKE" not in events  # Managed Instances: no INVOKE events and no freeze
     if not events and not settings.disabled:
-        import dataclasses
-
         log.warning("registered for no lifecycle events: idle (no telemetry, no cache) until Lambda stops us")
-        settings = dataclasses.replace(settings, disabled=True)
+        settings = settings._replace(disabled=True)
         if started_cache is not None:
-            started_cache.loop.run_until_complete(started_cache.service.shutdown(0.2))
+            loop = started_cache.loop
+            loop.run_until_complete(started_cache.service.shutdown(loop.time() + 0.2))
             started_cache = None
         cache_sockets.close()  # nobody would answer on them: the function's calls fail at once
         cache_sockets = BoundSockets()
@@ -193,7 +197,12 @@ def main(argv: list[str]) -> int:
             telemetry_sock.close()
             telemetry_sock = None
     subscription, telemetry_path, pending_next = _subscribe_and_signal_ready(
-        settings, registration.extension_id, runtime_api, telemetry_sock, timed
+        settings,
+        registration.extension_id,
+        runtime_api,
+        telemetry_sock,
+        timed,
+        send_early=early is not None and not early.ready_before_next,
     )
 
     from extension.app import Boot, run  # heavy imports happen here, while init may already be over
@@ -233,6 +242,7 @@ def _subscribe_and_signal_ready(
     runtime_api: str,
     telemetry_sock: socket.socket | None,
     managed: bool,
+    send_early: bool = True,
 ) -> tuple[str, str, socket.socket | None]:
     """Subscribe (only possible during init) with a fresh secret listener path, then send the
     first /event/next without waiting for its answer, so init need not wait for our heavy imports
@@ -253,6 +263,8 @@ def _subscribe_and_signal_ready(
         port = telemetry_sock.getsockname()[1]
         schemas = MANAGED_SCHEMAS if managed else SCHEMA_VERSIONS
         state, _ = subscribe(runtime_api, extension_id, settings.telemetry, port, path, schemas)
+    if not send_early:  # SIDECAR_READY_BEFORE_NEXT: the loop sends it once everything is started
+        return state, path, None
     from extension.lifecycle.early_next import send_next
 
     try:

@@ -9,7 +9,7 @@ import asyncio
 import importlib
 import socket
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from extension.cache.sockets import BoundSockets
 from extension.config import Settings
@@ -39,8 +39,7 @@ _PIPELINE_MODULES = (
 PREFETCH_BEFORE_REGISTER_MAX_S = 3.0
 
 
-@dataclass(frozen=True)
-class StartedCache:
+class StartedCache(NamedTuple):
     """The cache service started before `/register` (prefetch lists set), with the loop it runs
     on: the one loop of the extension, resumed by `run`."""
 
@@ -81,8 +80,7 @@ def start_cache(settings: Settings, sockets: BoundSockets) -> StartedCache | Non
     return StartedCache(loop, stats, service)
 
 
-@dataclass(frozen=True)
-class Boot:
+class Boot(NamedTuple):
     """What the fast path hands over: resolved settings, our registration, pre-bound sockets."""
 
     settings: Settings

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from extension import variables as v
@@ -37,13 +36,19 @@ class FlushPolicy(enum.Enum):
     SHUTDOWN = "shutdown"
 
 
+def _repr_hiding(record: NamedTuple, hidden: tuple[str, ...]) -> str:
+    """`repr` without the fields that may carry credentials (URLs with user:password or tokens,
+    headers, keys): settings get logged, secrets must not be."""
+    shown = ", ".join(f"{n}={getattr(record, n)!r}" for n in record._fields if n not in hidden)
+    return f"{type(record).__name__}({shown})"
+
+
 # --------------------------------------------------------------------------------------------
 # Settings sections
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FunctionInfo:
+class FunctionInfo(NamedTuple):
     """What the platform tells us about the function (environment; refined by the register answer)."""
 
     name: str
@@ -54,8 +59,7 @@ class FunctionInfo:
     runtime_api: str
 
 
-@dataclass(frozen=True)
-class TelemetrySettings:
+class TelemetrySettings(NamedTuple):
     enabled: bool = v.SIDECAR_TELEMETRY_ENABLED.default
     types: tuple[str, ...] = v.SIDECAR_TELEMETRY_TYPES.default
     port: int = v.SIDECAR_TELEMETRY_PORT.default
@@ -67,8 +71,7 @@ class TelemetrySettings:
 _DEFAULT_FLUSH_POLICY = FlushPolicy(v.SIDECAR_FLUSH_POLICY.default)
 
 
-@dataclass(frozen=True)
-class PipelineSettings:
+class PipelineSettings(NamedTuple):
     flush_policy: FlushPolicy = _DEFAULT_FLUSH_POLICY
     flush_interval_s: float = v.SIDECAR_FLUSH_INTERVAL_SECONDS.default
     adaptive_min_rate_per_minute: float = v.SIDECAR_ADAPTIVE_MIN_RATE.default
@@ -77,8 +80,7 @@ class PipelineSettings:
     buffer_max_bytes: int = v.SIDECAR_BUFFER_MAX_BYTES.default
 
 
-@dataclass(frozen=True)
-class ProcessingSettings:
+class ProcessingSettings(NamedTuple):
     spans: bool = v.SIDECAR_SPANS_ENABLED.default
     metrics: bool = v.SIDECAR_METRICS_ENABLED.default
     logs: bool = v.SIDECAR_LOGS_ENABLED.default
@@ -89,20 +91,21 @@ class ProcessingSettings:
     span_style: str = v.SIDECAR_SPAN_STYLE.default
 
 
-@dataclass(frozen=True)
-class OtlpSignalSettings:
+class OtlpSignalSettings(NamedTuple):
     """Resolved OTLP settings for one signal (traces, metrics or logs)."""
 
-    endpoint: str = field(repr=False)  # may carry user:password or a token in path or query
+    endpoint: str  # may carry user:password or a token in path or query
     protocol: str  # "http/protobuf" | "grpc"
-    headers: tuple[tuple[str, str], ...] = field(repr=False)
+    headers: tuple[tuple[str, str], ...]
     timeout_ms: int
     compression: str  # "gzip" | "none"
     certificate: str | None
 
+    def __repr__(self) -> str:
+        return _repr_hiding(self, ("endpoint", "headers"))
 
-@dataclass(frozen=True)
-class OtlpSettings:
+
+class OtlpSettings(NamedTuple):
     """Per signal; None: the signal has no endpoint of its own and there is no base endpoint, so
     it is not sent over OTLP (https://opentelemetry.io/docs/specs/otel/protocol/exporter/)."""
 
@@ -116,36 +119,34 @@ class OtlpSettings:
         return {name: cfg for name, cfg in signals if cfg is not None}
 
 
-@dataclass(frozen=True)
-class HttpJsonSettings:
-    url: str = field(repr=False)  # may carry user:password or a token in path or query
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+class HttpJsonSettings(NamedTuple):
+    url: str  # may carry user:password or a token in path or query
+    headers: tuple[tuple[str, str], ...] = ()
     format: str = v.SIDECAR_HTTP_JSON_FORMAT.default  # "raw" | "otel"
     compression: str = v.SIDECAR_HTTP_JSON_COMPRESSION.default
     max_batch: int = v.SIDECAR_HTTP_JSON_MAX_BATCH.default
     timeout_ms: int = v.SIDECAR_HTTP_JSON_TIMEOUT_MS.default
 
+    def __repr__(self) -> str:
+        return _repr_hiding(self, ("url", "headers"))
 
-@dataclass(frozen=True)
-class StdoutSettings:
+
+class StdoutSettings(NamedTuple):
     signals: tuple[str, ...] = v.SIDECAR_STDOUT_SIGNALS.default
     emf_namespace: str = v.SIDECAR_EMF_NAMESPACE.default
 
 
-@dataclass(frozen=True)
-class FileSettings:
+class FileSettings(NamedTuple):
     path: str = v.SIDECAR_FILE_PATH.default
     max_bytes: int = v.SIDECAR_FILE_MAX_BYTES.default
 
 
-@dataclass(frozen=True)
-class RetrySettings:
+class RetrySettings(NamedTuple):
     initial_ms: int = v.SIDECAR_RETRY_INITIAL_MS.default
     max_ms: int = v.SIDECAR_RETRY_MAX_MS.default
 
 
-@dataclass(frozen=True)
-class ExportersSettings:
+class ExportersSettings(NamedTuple):
     names: tuple[str, ...]
     otlp: OtlpSettings | None
     http_json: HttpJsonSettings | None
@@ -154,8 +155,7 @@ class ExportersSettings:
     retry: RetrySettings
 
 
-@dataclass(frozen=True)
-class PrefetchItem:
+class PrefetchItem(NamedTuple):
     """One secret or parameter to fetch at cold start (`sm:NAME`, `ssm:NAME?withDecryption=true`)."""
 
     service: str  # "secretsmanager" | "ssm"
@@ -163,53 +163,69 @@ class PrefetchItem:
     with_decryption: bool = False
 
 
-@dataclass(frozen=True)
-class AppConfigTarget:
+class AppConfigTarget(NamedTuple):
     application: str
     environment: str
     profile: str
 
 
-@dataclass(frozen=True)
-class AwsSettings:
+class AwsSettings(NamedTuple):
     """Credentials and endpoints for the one place that signs AWS calls (cache/aws.py). Never
     logged: `repr` hides the credentials."""
 
     region: str
-    access_key_id: str | None = field(repr=False)
-    secret_access_key: str | None = field(repr=False)
-    session_token: str | None = field(repr=False)
-    endpoint_url: str | None = field(repr=False)
-    endpoint_secrets_manager: str | None = field(repr=False)
-    endpoint_ssm: str | None = field(repr=False)
-    endpoint_appconfigdata: str | None = field(repr=False)
-    endpoint_sts: str | None = field(default=None, repr=False)
+    access_key_id: str | None
+    secret_access_key: str | None
+    session_token: str | None
+    endpoint_url: str | None
+    endpoint_secrets_manager: str | None
+    endpoint_ssm: str | None
+    endpoint_appconfigdata: str | None
+    endpoint_sts: str | None = None
     #: Container credentials provider (SnapStart functions get credentials here, not in env vars);
     #: GET with `Authorization: <container_authorization_token>`. Used when no static keys are set.
-    container_credentials_uri: str | None = field(default=None, repr=False)
-    container_authorization_token: str | None = field(default=None, repr=False)
+    container_credentials_uri: str | None = None
+    container_authorization_token: str | None = None
+
+    def __repr__(self) -> str:
+        return _repr_hiding(
+            self,
+            (
+                "access_key_id",
+                "secret_access_key",
+                "session_token",
+                "endpoint_url",
+                "endpoint_secrets_manager",
+                "endpoint_ssm",
+                "endpoint_appconfigdata",
+                "endpoint_sts",
+                "container_credentials_uri",
+                "container_authorization_token",
+            ),
+        )
 
 
-@dataclass(frozen=True)
-class AssumedRole:
+class AssumedRole(NamedTuple):
     """The role AppConfig is read with (STS AssumeRole), as the AWS AppConfig agent does for
     another account (https://docs.aws.amazon.com/appconfig/latest/userguide/
     appconfig-integration-lambda-extensions-config.html)."""
 
     arn: str
     session_name: str
-    external_id: str | None = field(default=None, repr=False)
+    external_id: str | None = None
+
+    def __repr__(self) -> str:
+        return _repr_hiding(self, ("external_id",))
 
 
-@dataclass(frozen=True)
-class CacheSettings:
+class CacheSettings(NamedTuple):
     enabled: bool = v.PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED.default
     secrets_port_enabled: bool = v.SIDECAR_SECRETS_PORT_ENABLED.default
     secrets_port: int = v.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT.default
     appconfig_port_enabled: bool = v.SIDECAR_APPCONFIG_PORT_ENABLED.default
     appconfig_port: int = v.AWS_APPCONFIG_EXTENSION_HTTP_PORT.default
     appconfig_require_token: bool = v.SIDECAR_APPCONFIG_REQUIRE_TOKEN.default
-    token: str | None = field(default=None, repr=False)
+    token: str | None = None
     max_items: int = v.PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE.default
     max_bytes: int = v.SIDECAR_CACHE_MAX_BYTES.default
     max_connections: int = v.PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS.default
@@ -229,13 +245,15 @@ class CacheSettings:
     #: AWS_APPCONFIG_EXTENSION_ROLE_*: AppConfig is read with this role's credentials only.
     appconfig_role: AssumedRole | None = None
     #: AWS_APPCONFIG_EXTENSION_PROXY_URL / _PROXY_HEADERS: the AppConfig calls' own proxy.
-    appconfig_proxy: tuple[str, int] | None = field(default=None, repr=False)
-    appconfig_proxy_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    appconfig_proxy: tuple[str, int] | None = None
+    appconfig_proxy_headers: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = ()
 
+    def __repr__(self) -> str:
+        return _repr_hiding(self, ("token", "appconfig_proxy", "appconfig_proxy_headers"))
 
-@dataclass(frozen=True)
-class ProxySettings:
+
+class ProxySettings(NamedTuple):
     """Outbound proxies as (host, port) (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`); loopback
     destinations never use them (extension/http/proxy.py)."""
 
@@ -244,8 +262,7 @@ class ProxySettings:
     no_proxy: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     function: FunctionInfo
     disabled: bool
     log_level: str
@@ -257,8 +274,8 @@ class Settings:
     exporters: ExportersSettings
     cache: CacheSettings
     aws: AwsSettings
-    warnings: tuple[str, ...] = field(default=())
-    proxy: ProxySettings = field(default=ProxySettings())
+    warnings: tuple[str, ...] = ()
+    proxy: ProxySettings = ProxySettings()
 
 
 # --------------------------------------------------------------------------------------------

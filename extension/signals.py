@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeAlias
 
 #: An attribute value as OTLP allows it (nested lists/maps become array/kvlist values).
 AttrValue: TypeAlias = str | bool | int | float | list[Any] | dict[str, Any] | None
 Attributes: TypeAlias = Mapping[str, AttrValue]
+
+#: The default of every `attributes` field: one shared empty mapping, never mutated (the type is
+#: read-only `Mapping`).
+_NO_ATTRIBUTES: Attributes = {}
 
 
 class SpanKind(enum.IntEnum):
@@ -42,22 +46,19 @@ class MetricKind(enum.Enum):
     GAUGE = "gauge"
 
 
-@dataclass(frozen=True, slots=True)
-class SpanEvent:
+class SpanEvent(NamedTuple):
     name: str
     time_ns: int
-    attributes: Attributes = field(default_factory=dict)
+    attributes: Attributes = _NO_ATTRIBUTES
 
 
-@dataclass(frozen=True, slots=True)
-class SpanLink:
+class SpanLink(NamedTuple):
     trace_id: bytes
     span_id: bytes
-    attributes: Attributes = field(default_factory=dict)
+    attributes: Attributes = _NO_ATTRIBUTES
 
 
-@dataclass(frozen=True, slots=True)
-class SpanData:
+class SpanData(NamedTuple):
     """One finished span. Ids are raw bytes (16 for traces, 8 for spans) as OTLP carries them."""
 
     trace_id: bytes
@@ -69,14 +70,13 @@ class SpanData:
     end_ns: int
     status: StatusCode = StatusCode.UNSET
     status_message: str = ""
-    attributes: Attributes = field(default_factory=dict)
+    attributes: Attributes = _NO_ATTRIBUTES
     events: tuple[SpanEvent, ...] = ()
     links: tuple[SpanLink, ...] = ()
     sampled: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class LogData:
+class LogData(NamedTuple):
     """One log record. `body` is a string, or a mapping for structured (JSON) records."""
 
     time_ns: int
@@ -84,14 +84,13 @@ class LogData:
     severity_number: int
     severity_text: str
     body: AttrValue
-    attributes: Attributes = field(default_factory=dict)
+    attributes: Attributes = _NO_ATTRIBUTES
     trace_id: bytes | None = None
     span_id: bytes | None = None
     sampled: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Measurement:
+class Measurement(NamedTuple):
     """One raw measurement. Exporters aggregate (OTLP: delta sums/histograms per flush; EMF: per line)."""
 
     name: str
@@ -99,7 +98,7 @@ class Measurement:
     value: float
     unit: str
     time_ns: int
-    attributes: Attributes = field(default_factory=dict)
+    attributes: Attributes = _NO_ATTRIBUTES
     description: str = ""
 
 
@@ -125,8 +124,7 @@ class Signals:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Resource:
+class Resource(NamedTuple):
     """The OTel resource shared by every signal of this execution environment."""
 
     attributes: Attributes

@@ -1067,6 +1067,14 @@ SIDECAR_LOG_LEVEL = Choice(
     INTAKE,
 )
 SIDECAR_DISABLED = Flag("SIDECAR_DISABLED", False, "kill switch: register and idle", INTAKE)
+SIDECAR_READY_BEFORE_NEXT = Flag(
+    "SIDECAR_READY_BEFORE_NEXT",
+    False,
+    "finish start-up (listeners serving, exporters built) before the first `/event/next`; "
+    "`false`: send it right after subscribing and start up during the first invoke "
+    "(docs/architecture.md, Deviations)",
+    INTAKE,
+)
 SIDECAR_PYTHON = Text(
     "SIDECAR_PYTHON",
     "python3",

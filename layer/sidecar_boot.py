@@ -60,9 +60,12 @@ def main() -> None:
             f"WARNING layer built for Python {built} but running on Python {running}: starting anyway "
             f"with pure-Python fallbacks and slower start-up; attach the python{running} layer instead"
         )
-    import runpy
+    # The entry point called directly, not through `runpy.run_module`: importing runpy (and the
+    # pkgutil it pulls in) costs ~7 ms of CPU before /register, where every ms delays the runtime.
+    from extension.__main__ import _exit_now
+    from extension.__main__ import main as extension_main
 
-    runpy.run_module("extension", run_name="__main__", alter_sys=True)
+    _exit_now(extension_main(sys.argv[1:]))
 
 
 if __name__ == "__main__":

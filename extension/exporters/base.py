@@ -10,8 +10,7 @@ batch to retry (one OTLP signal failed while the others went through) and carrie
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from extension.exporters.queue import item_count
 from extension.signals import Resource, Signals
@@ -28,8 +27,7 @@ class Outcome(enum.Enum):
     PERMANENT = "permanent"
 
 
-@dataclass(frozen=True, slots=True)
-class ExportResult:
+class ExportResult(NamedTuple):
     """What happened to one `export()` call.
 
     - `retry_after`: seconds the server asked us to wait (Retry-After, RetryInfo), if any.

@@ -18,7 +18,6 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 from extension.config import HttpJsonSettings, OtlpSettings, OtlpSignalSettings, Settings
 from extension.exporters.base import Exporter, ExporterDisabledError, ExportResult, Outcome
@@ -145,7 +144,7 @@ class DeferredExporter:
 
 async def resolve_otlp(settings: OtlpSettings, resolver: CachingResolver) -> OtlpSettings:
     async def resolved(cfg: OtlpSignalSettings | None) -> OtlpSignalSettings | None:
-        return None if cfg is None else replace(cfg, headers=await resolver.headers(cfg.headers))
+        return None if cfg is None else cfg._replace(headers=await resolver.headers(cfg.headers))
 
     return OtlpSettings(
         traces=await resolved(settings.traces),
@@ -155,7 +154,7 @@ async def resolve_otlp(settings: OtlpSettings, resolver: CachingResolver) -> Otl
 
 
 async def resolve_http_json(settings: HttpJsonSettings, resolver: CachingResolver) -> HttpJsonSettings:
-    return replace(settings, headers=await resolver.headers(settings.headers))
+    return settings._replace(headers=await resolver.headers(settings.headers))
 
 
 async def _no_resolver(service: str, name: str, *, fresh: bool = False) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from extension.exporters.base import ExportResult
 from extension.http.client import (
@@ -71,8 +71,7 @@ def new_client(proxy_for: ProxyFor | None = None) -> HttpClient:
     return HttpClient(max_connections=MAX_CONNECTIONS, proxy_for=proxy_for)
 
 
-@dataclass(frozen=True, slots=True)
-class HttpReply:
+class HttpReply(NamedTuple):
     result: ExportResult
     status: int = 0
     body: bytes = b""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from extension.exporters.protowire import (
     I32,
@@ -501,8 +501,7 @@ class Series:
             self.buckets[bisect_left(bounds, m.value)] += 1
 
 
-@dataclass(frozen=True)
-class AggregatedMetric:
+class AggregatedMetric(NamedTuple):
     """One OTLP `Metric`: every series of a (name, kind, unit) in one export."""
 
     name: str

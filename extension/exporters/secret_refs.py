@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from extension.config import ExportersSettings
 from extension.processors.redaction import register_secret
@@ -34,8 +33,7 @@ class SecretRefError(Exception):
     """A reference could not be resolved; the message names the reference, never a value."""
 
 
-@dataclass(frozen=True, slots=True)
-class SecretRef:
+class SecretRef(NamedTuple):
     service: str  # "secretsmanager" | "ssm"
     name: str
     json_key: str | None

@@ -30,8 +30,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import httptools
 
@@ -89,8 +88,7 @@ class ProtocolError(HttpClientError):
     """The answer is not valid HTTP/1.1 (or exceeds the size limit)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(NamedTuple):
     scheme: str  # "http" | "https"
     host: str  # without IPv6 brackets
     port: int
@@ -108,8 +106,7 @@ class Origin:
         return self.authority
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
+class Route(NamedTuple):
     """How connections to an origin are made; the pool key."""
 
     origin: Origin
@@ -139,8 +136,7 @@ class Headers(Mapping[str, str]):
         return f"Headers({self._fields!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(NamedTuple):
     status: int
     headers: Headers
     body: bytes

@@ -8,15 +8,13 @@ once on a new connection: the request was never answered, so nothing is lost or 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from extension.http.client import HttpClient, StaleConnectionError
 from extension.lifecycle.registration import API_PREFIX
 
 
-@dataclass(frozen=True)
-class LifecycleEvent:
+class LifecycleEvent(NamedTuple):
     event_type: str  # "INVOKE" | "SHUTDOWN"
     deadline_ms: int
     request_id: str = ""

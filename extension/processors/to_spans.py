@@ -11,7 +11,6 @@ because the Start event may be missing from a batch (as in a real timeout captur
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Protocol
 
 from extension.processors.invocations import Invocation
@@ -97,7 +96,7 @@ def _with_children(span: SpanData, rd: _Done | None, rep: _Done | None, style: s
     """`span` plus its children (or span events) from the `spans` lists of runtimeDone and report."""
     entries = (rd.spans if rd is not None else ()) + (rep.spans if rep is not None else ())
     children, events = _children(entries, span.trace_id, span.span_id, span.sampled, span.status, style)
-    return [replace(span, events=tuple(events)) if events else span, *children]
+    return [span._replace(events=tuple(events)) if events else span, *children]
 
 
 def invocation_spans(

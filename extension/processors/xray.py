@@ -10,13 +10,12 @@ ids whichever is produced first.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-@dataclass(frozen=True, slots=True)
-class XRayContext:
+class XRayContext(NamedTuple):
     trace_id: bytes  # 16 bytes
     parent_span_id: bytes | None  # 8 bytes
     sampled: bool | None  # None: the header did not say

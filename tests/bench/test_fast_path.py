@@ -37,6 +37,7 @@ NAMES = (
     "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
     "PARAMETERS_AND_SECRETS_EXTENSION_HTTP_PORT",
     "AWS_APPCONFIG_EXTENSION_HTTP_PORT",
+    "SIDECAR_READY_BEFORE_NEXT",
 )
 VALUES = (
     "", " ", "1", "0", "true", "TRUE", " yes ", "on", "Off", "no", "false", "maybe", "2773", " 3773 ",
@@ -71,6 +72,10 @@ def test_canonical_values_take_the_fast_path() -> None:
     )
     assert early is not None and early.cache.secrets_port == 3773 and not early.telemetry.enabled
     assert early_settings({"SIDECAR_DISABLED": "perhaps"}) is None
+    assert not early.ready_before_next
+    ready = early_settings({"SIDECAR_READY_BEFORE_NEXT": "true"})
+    assert ready is not None and ready.ready_before_next
+    assert early_settings({"SIDECAR_READY_BEFORE_NEXT": "soon"}) is None
     # values the old hand-written reader deferred (and so parsed everything before /register)
     odd = early_settings(
         {"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "+3773", "SIDECAR_TELEMETRY_PORT": "1_000"}

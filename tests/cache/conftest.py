@@ -4,7 +4,6 @@ factory that runs `CacheService` in-process on real loopback sockets (ports chos
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -101,9 +100,7 @@ async def start_service() -> AsyncIterator[Factory]:
         }
         values.update(env)
         settings = from_env(values)
-        settings = dataclasses.replace(
-            settings, cache=dataclasses.replace(settings.cache, secrets_port=0, appconfig_port=0)
-        )
+        settings = settings._replace(cache=settings.cache._replace(secrets_port=0, appconfig_port=0))
         service = CacheService(settings, Stats(), bind_cache_sockets(settings.cache), clock=clock)
         await service.start()
         running = Running(service, aiohttp.ClientSession(), clock)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
@@ -48,7 +47,7 @@ async def test_container_credentials_fetched_with_token_and_cached() -> None:
 
 
 async def test_no_credentials_is_a_clear_error() -> None:
-    client = AwsClient(dataclasses.replace(from_env({}).aws, access_key_id=None, secret_access_key=None))
+    client = AwsClient(from_env({}).aws._replace(access_key_id=None, secret_access_key=None))
     with pytest.raises(UpstreamError) as info:
         await client.credentials()
     assert info.value.code == "MissingAuthenticationTokenException"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 
 from extension.cache.sockets import bind_cache_sockets
@@ -54,9 +53,7 @@ def test_port_in_use_names_the_conflicting_layer_and_keeps_the_other() -> None:
 
 
 def test_disabled_switches() -> None:
-    settings = dataclasses.replace(
-        CacheSettings(secrets_port=0, appconfig_port=0), appconfig_port_enabled=False
-    )
+    settings = CacheSettings(secrets_port=0, appconfig_port=0)._replace(appconfig_port_enabled=False)
     bound = bind_cache_sockets(settings)
     try:
         assert bound.secrets is not None and bound.appconfig is None and not bound.problems

@@ -5,7 +5,6 @@ attribute values; metric aggregation rules; reading `partial_success` from respo
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -87,9 +86,8 @@ def test_spans_round_trip() -> None:
 
 
 def test_root_span_has_no_parent() -> None:
-    from dataclasses import replace
 
-    root = replace(samples.span(0), parent_span_id=None)
+    root = samples.span(0)._replace(parent_span_id=None)
     req = ExportTraceServiceRequest.FromString(encode_traces([root], samples.RESOURCE))
     assert req.resource_spans[0].scope_spans[0].spans[0].parent_span_id == b""
 
@@ -264,26 +262,26 @@ def test_log_edge_cases_decode_to_what_was_given() -> None:
         "nested": {"a": [1, "x", {"b": [True, None, 2.5]}], "ü": {"k": b"v"}},
         "🔑": "emoji key",
     }
-    rec = _one_log(replace(samples.log(0), attributes=values, body={"k": [1, {"z": None}]}))
+    rec = _one_log(samples.log(0)._replace(attributes=values, body={"k": [1, {"z": None}]}))
     assert attrs(rec.attributes) == {**values, "none": None}
     assert rec.attributes[len(values) - 1].key == "🔑"
     assert decode_value(rec.body) == {"k": [1, {"z": None}]}
     for body in ("", "ünï ✓", -7, 3.5, True, b"raw", ["a", 1]):
-        assert decode_value(_one_log(replace(samples.log(0), body=body)).body) == body
+        assert decode_value(_one_log(samples.log(0)._replace(body=body)).body) == body
 
 
 def test_log_trace_context_and_flags() -> None:
     sampled = _one_log(samples.log(0))
     assert sampled.flags == 0x01
     assert sampled.trace_id == samples.TRACE_ID and sampled.span_id == samples.SPAN_ID
-    unsampled = _one_log(replace(samples.log(0), sampled=False))
+    unsampled = _one_log(samples.log(0)._replace(sampled=False))
     assert unsampled.flags == 0 and unsampled.trace_id == samples.TRACE_ID
-    no_span = _one_log(replace(samples.log(0), span_id=None))
+    no_span = _one_log(samples.log(0)._replace(span_id=None))
     assert no_span.span_id == b"" and no_span.trace_id == samples.TRACE_ID
 
 
 def test_text_that_is_not_valid_unicode_is_replaced_not_fatal() -> None:
-    record = replace(samples.log(0), body="a\ud800b", attributes={"k\udfff": "v\ud800"})
+    record = samples.log(0)._replace(body="a\ud800b", attributes={"k\udfff": "v\ud800"})
     wire = encode_logs([record], samples.RESOURCE)
     rec = ExportLogsServiceRequest.FromString(wire).resource_logs[0].scope_logs[0].log_records[0]
     assert rec.body.string_value == "a\ufffdb"
@@ -307,10 +305,9 @@ def test_span_edge_cases() -> None:
     assert span.kind == SpanKind.INTERNAL and span.flags == 0 and span.HasField("status")
     assert span.status.code == 0 and span.status.message == ""
     for status in StatusCode:
-        out = _one_span(replace(samples.span(0), status=status, status_message=f"m{status}"))
+        out = _one_span(samples.span(0)._replace(status=status, status_message=f"m{status}"))
         assert out.status.code == int(status) and out.status.message == f"m{status}"
-    many = replace(
-        samples.span(0),
+    many = samples.span(0)._replace(
         name="ünïcode ✓",
         kind=SpanKind.CLIENT,
         events=(SpanEvent("a", 1, {}), SpanEvent("", 0, {"n": -3})),
@@ -387,10 +384,10 @@ def test_records_sharing_trace_context_objects_keep_their_own_flags() -> None:
     base = samples.log(0)
     records = [
         base,
-        replace(base, body="same context"),
-        replace(base, sampled=False),
-        replace(base, trace_id=None, span_id=None),
-        replace(base, span_id=None),
+        base._replace(body="same context"),
+        base._replace(sampled=False),
+        base._replace(trace_id=None, span_id=None),
+        base._replace(span_id=None),
         base,
     ]
     wire = encode_logs(records, samples.RESOURCE)
@@ -410,9 +407,9 @@ def test_long_records_and_large_requests_use_multi_byte_lengths() -> None:
     """Lengths of 1, 2 and 3+ varint bytes: a short record, ~200 B, 20 KB and 300 KB bodies."""
     records = [
         LogData(1, 1, 0, "", "x"),
-        replace(samples.log(0), body="b" * 150),
-        replace(samples.log(1), body="ü" * 10_000, attributes={"big": "v" * 20_000}),
-        replace(samples.log(2), body={"k": "z" * 300_000}),
+        samples.log(0)._replace(body="b" * 150),
+        samples.log(1)._replace(body="ü" * 10_000, attributes={"big": "v" * 20_000}),
+        samples.log(2)._replace(body={"k": "z" * 300_000}),
     ]
     wire = encode_logs(records, samples.RESOURCE)
     assert wire == reference.encode_logs(records, samples.RESOURCE).SerializeToString()

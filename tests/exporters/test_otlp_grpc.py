@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -168,7 +167,7 @@ async def test_tls_with_custom_ca_certificate(tmp_path: Path) -> None:
         assert rx.endpoint.startswith("https://")
         base = settings(rx.endpoint, timeout_ms=3000)
         trusted = OtlpSettings(
-            *(replace(s, certificate=cert) for s in (base.traces, base.metrics, base.logs))
+            *(s and s._replace(certificate=cert) for s in (base.traces, base.metrics, base.logs))
         )
         result = await export_once(trusted)
         assert result.ok, result.reason

@@ -26,9 +26,13 @@ from tests.integration.helpers import (
 pytestmark = pytest.mark.integration
 
 
-def test_cold_start_warm_invokes_traces_metrics_logs(built_layer: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("ready_before_next", ["false", "true"])
+def test_cold_start_warm_invokes_traces_metrics_logs(
+    built_layer: Path, tmp_path: Path, ready_before_next: str
+) -> None:
+    """Both start-up orders (SIDECAR_READY_BEFORE_NEXT) deliver the same telemetry."""
     with OtlpHttpReceiver() as rx:
-        env = sidecar_env(rx.endpoint, tmp_path)
+        env = {**sidecar_env(rx.endpoint, tmp_path), "SIDECAR_READY_BEFORE_NEXT": ready_before_next}
         with LambdaEnvironment(built_layer, make_task(tmp_path), "app.handler", env=env, freeze=True) as lam:
             results = [lam.invoke({"n": n}) for n in range(3)]
             assert [r.status for r in results] == ["success"] * 3

@@ -22,9 +22,18 @@ from tests.layer.conftest import BuiltLayer
 
 STUB_MAIN = """\
 import json, sys
-print(json.dumps({"path": sys.path, "argv": sys.argv[1:], "name": __name__, "file": __file__,
-                  "no_site": sys.flags.no_site, "ignore_environment": sys.flags.ignore_environment,
-                  "dont_write_bytecode": sys.flags.dont_write_bytecode, "optimize": sys.flags.optimize}))
+
+
+def main(argv):
+    print(json.dumps({"path": sys.path, "argv": argv, "name": __name__, "file": __file__,
+                      "no_site": sys.flags.no_site, "ignore_environment": sys.flags.ignore_environment,
+                      "dont_write_bytecode": sys.flags.dont_write_bytecode, "optimize": sys.flags.optimize}))
+    return 0
+
+
+def _exit_now(code):
+    sys.stdout.flush()
+    raise SystemExit(code)
 """
 
 
@@ -79,7 +88,7 @@ def test_launcher_finds_its_folder_and_ignores_the_function_env(mounted: Path, t
     assert Path(report["path"][0]).resolve() == private.resolve()
     assert not any(str(shadow) in p or "site-packages" in p for p in report["path"])
     assert Path(report["file"]).resolve() == (private / "extension" / "__main__.py").resolve()
-    assert report["name"] == "__main__"
+    assert report["name"] == "extension.__main__"  # its main() called by the boot script (no runpy)
     assert report["argv"] == ["--flag", "two words"]
     assert (report["no_site"], report["ignore_environment"], report["dont_write_bytecode"]) == (1, 1, 1)
     assert report["optimize"] == 0  # the function's PYTHONOPTIMIZE does not reach us

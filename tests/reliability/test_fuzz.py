@@ -8,7 +8,6 @@ failing), and afterwards the server still answers, with `internal_errors` still 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,9 +72,7 @@ def in_process() -> Iterator[InProcess]:
     stats = Stats()
     events: list[TelemetryEvent] = []
     settings_ = from_env(_cache_env())
-    settings_ = dataclasses.replace(
-        settings_, cache=dataclasses.replace(settings_.cache, secrets_port=0, appconfig_port=0)
-    )
+    settings_ = settings_._replace(cache=settings_.cache._replace(secrets_port=0, appconfig_port=0))
     sockets = bind_cache_sockets(settings_.cache)
     assert sockets.secrets is not None and sockets.appconfig is not None
     ports = {

@@ -136,9 +136,7 @@ async def telemetry_listener(stats: Stats) -> Subject:
 
 async def cache_service(stats: Stats) -> Subject:
     settings = from_env(ENV)
-    settings = dataclasses.replace(
-        settings, cache=dataclasses.replace(settings.cache, secrets_port=0, appconfig_port=0)
-    )
+    settings = settings._replace(cache=settings.cache._replace(secrets_port=0, appconfig_port=0))
     service = CacheService(settings, stats, bind_cache_sockets(settings.cache))
     client = HalfRequest()
 

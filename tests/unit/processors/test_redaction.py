@@ -172,9 +172,7 @@ def test_secrets_registered_at_run_time_are_picked_up() -> None:
     assert r.text(f"sent with {header_secret}, tiny") == f"sent with {REDACTED}, tiny"
 
 
-async def test_a_resolved_exporter_header_secret_is_redacted_from_then_on(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_resolved_exporter_header_secret_is_redacted_from_then_on() -> None:
     """The resolver of `${secretsmanager:...}` header references registers every value it hands
     out, so a function that prints the key (with no recognisable key name) has it redacted."""
     from extension.exporters.secret_refs import CachingResolver, find_refs
@@ -190,3 +188,17 @@ async def test_a_resolved_exporter_header_secret_is_redacted_from_then_on(
     (ref,) = find_refs("${secretsmanager:prod/dd}")
     assert await CachingResolver(resolve).value(ref) == resolved
     assert r.text(line) == f"debug: using {REDACTED}"
+
+
+def test_built_in_rules_compile_only_when_a_text_holds_their_hint() -> None:
+    """Start-up cost: the built-in regexes are compiled on first use, and a text without any
+    hint (the usual log line) never needs them."""
+    from extension.processors.redaction import DEFAULT_RULES, Rule
+
+    fresh = [Rule(r.name, r._source, r.replacement, r.hints) for r in DEFAULT_RULES]
+    redactor = Redactor(fresh)
+    assert redactor.text("START RequestId: 1 Version: $LATEST") == "START RequestId: 1 Version: $LATEST"
+    assert all(r._pattern is None for r in fresh)
+    assert redactor.text("key AKIAIOSFODNN7EXAMPLE") == f"key {REDACTED}"
+    compiled = {r.name for r in fresh if r._pattern is not None}
+    assert "aws_access_key_id" in compiled and "bearer_token" not in compiled
