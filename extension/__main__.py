@@ -26,6 +26,7 @@ from extension.lifecycle.registration import (  # noqa: E402
     register_with_fallback,
     report_error,
 )
+from extension.sources.otlp_receiver.sockets import bind_receiver_socket  # noqa: E402
 from extension.sources.telemetry_api.sockets import bind_listener_socket  # noqa: E402
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy honours the name)
@@ -64,13 +65,24 @@ class EarlyTelemetry:
         self.port = port
 
 
+class EarlyReceiver:
+    """The receiver settings binding needs (attribute names as in `config.ReceiverSettings`)."""
+
+    def __init__(self, enabled: bool, http_port: int) -> None:
+        self.enabled = enabled
+        self.http_port = http_port
+
+
 class EarlySettings:
     """What must be known before /register (attribute names as in `config.Settings`)."""
 
-    def __init__(self, disabled: bool, telemetry: EarlyTelemetry, cache: EarlyCache) -> None:
+    def __init__(
+        self, disabled: bool, telemetry: EarlyTelemetry, cache: EarlyCache, receiver: EarlyReceiver
+    ) -> None:
         self.disabled = disabled
         self.telemetry = telemetry
         self.cache = cache
+        self.receiver = receiver
 
 
 def early_settings(env: Mapping[str, str]) -> EarlySettings | None:
@@ -88,6 +100,9 @@ def early_settings(env: Mapping[str, str]) -> EarlySettings | None:
                 secrets_port=variables.PARAMETERS_SECRETS_EXTENSION_HTTP_PORT.get(env),
                 appconfig_port_enabled=variables.SIDECAR_APPCONFIG_PORT_ENABLED.get(env),
                 appconfig_port=variables.AWS_APPCONFIG_EXTENSION_HTTP_PORT.get(env),
+            ),
+            receiver=EarlyReceiver(
+                variables.SIDECAR_RECEIVER_ENABLED.get(env), variables.SIDECAR_RECEIVER_HTTP_PORT.get(env)
             ),
         )
     except variables.BadValue:
@@ -138,11 +153,15 @@ def main(argv: list[str]) -> int:
 
     cache_sockets = BoundSockets()
     telemetry_sock = None
+    receiver_sock = None
+    receiver_problems: list[str] = []
     if early is not None and active:
         # Bound even with CACHE_ENABLED=false: like AWS's layer, the endpoint then answers uncached.
         cache_sockets = bind_cache_sockets(early.cache)
         if early.telemetry.enabled:
             telemetry_sock = bind_listener_socket(early.telemetry.port, runtime_api)
+        if early.receiver.enabled:
+            receiver_sock = bind_receiver_socket(early.receiver.http_port, receiver_problems)
 
     managed = variables.AWS_LAMBDA_INITIALIZATION_TYPE.get(os.environ) == MANAGED_INSTANCES
     try:
@@ -180,6 +199,9 @@ def main(argv: list[str]) -> int:
         if telemetry_sock is not None:
             telemetry_sock.close()
             telemetry_sock = None
+        if receiver_sock is not None:
+            receiver_sock.close()
+            receiver_sock = None
     subscription, telemetry_path, pending_next = _subscribe_and_signal_ready(
         settings, registration.extension_id, runtime_api, telemetry_sock, timed
     )
@@ -198,6 +220,8 @@ def main(argv: list[str]) -> int:
         telemetry_path=telemetry_path,
         pending_next=pending_next,
         events=events,
+        receiver_sock=receiver_sock,
+        receiver_problems=tuple(receiver_problems),
     )
     return run(boot)
 

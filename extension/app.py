@@ -49,6 +49,10 @@ class Boot:
     #: The lifecycle events we registered for. Without INVOKE (Lambda Managed Instances) nothing
     #: paces us and nothing freezes us: the pipeline runs on its own timer.
     events: tuple[str, ...] = ("INVOKE", "SHUTDOWN")
+    #: The OTLP receiver's socket, bound on the fast path (None: off, or the port was taken).
+    receiver_sock: socket.socket | None = None
+    #: Why the receiver could not bind (logged as warnings).
+    receiver_problems: tuple[str, ...] = ()
 
     @property
     def timed(self) -> bool:
@@ -89,7 +93,12 @@ async def _idle(boot: Boot) -> int:
 
 async def _run(boot: Boot) -> int:
     settings, stats = boot.settings, Stats()
-    for warning in (*settings.warnings, *settings.cache.warnings, *boot.cache_sockets.problems):
+    for warning in (
+        *settings.warnings,
+        *settings.cache.warnings,
+        *boot.cache_sockets.problems,
+        *boot.receiver_problems,
+    ):
         log.warning("%s", warning)
     client = ExtensionsApiClient(boot.runtime_api, boot.registration.extension_id)
     if settings.disabled:
@@ -103,6 +112,21 @@ async def _run(boot: Boot) -> int:
 
         cache = CacheService(settings, stats, boot.cache_sockets)
         await cache.start()
+
+    receiver = None
+    if boot.receiver_sock is not None:
+        # Served from now on, like the cache endpoints (a function may export during its init);
+        # requests wait for `attach` below. The resource is recomputed there with the same inputs.
+        from extension.processors.resource import build_resource as _resource
+        from extension.sources.otlp_receiver.server import OtlpReceiver
+
+        receiver = OtlpReceiver(
+            boot.receiver_sock,
+            stats,
+            settings.receiver.max_bytes,
+            _resource(settings, boot.registration.account_id),
+        )
+        await receiver.start()
 
     # Imported only now, a module at a time with the loop turning in between: the cache endpoints
     # and the prefetch make progress while protobuf and the telemetry pipeline load (an import
@@ -133,9 +157,14 @@ async def _run(boot: Boot) -> int:
         )
         await listener.start()
     pipeline.telemetry_active = boot.subscription == SUBSCRIBED
+    if receiver is not None:
+        receiver.attach(pipeline.ingest_function)
     await asyncio.gather(*(d.start() for d in destinations))
 
     async def on_shutdown(remaining: float) -> None:
+        if receiver is not None:
+            receiver.stop_intake()
+            await receiver.shutdown()
         if listener is not None:
             listener.stop_intake()
             await listener.shutdown()

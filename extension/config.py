@@ -64,6 +64,16 @@ class TelemetrySettings:
     timeout_ms: int = v.SIDECAR_TELEMETRY_TIMEOUT_MS.default
 
 
+@dataclass(frozen=True)
+class ReceiverSettings:
+    """The OTLP receiver for the function's own telemetry (extension/sources/otlp_receiver)."""
+
+    enabled: bool = v.SIDECAR_RECEIVER_ENABLED.default
+    http_port: int = v.SIDECAR_RECEIVER_HTTP_PORT.default
+    max_bytes: int = v.SIDECAR_RECEIVER_MAX_BYTES.default
+    emf: str = v.SIDECAR_EMF_TO_METRICS.default
+
+
 _DEFAULT_FLUSH_POLICY = FlushPolicy(v.SIDECAR_FLUSH_POLICY.default)
 
 
@@ -231,6 +241,7 @@ class Settings:
     cache: CacheSettings
     aws: AwsSettings
     warnings: tuple[str, ...] = field(default=())
+    receiver: ReceiverSettings = field(default=ReceiverSettings())
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,6 +410,37 @@ def _cache(r: _Reader, warnings: list[str]) -> CacheSettings:
     )
 
 
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "0.0.0.0", "::1", "::", "[::1]"})
+
+
+def _exports_to_receiver(exporters: ExportersSettings, receiver: ReceiverSettings) -> list[str]:
+    """One environment, two readers: Lambda gives the function and the extension the same
+    variables, so an `OTEL_EXPORTER_OTLP_*ENDPOINT` meant for the function's SDK ("send to the
+    local collector") would make us export to our own receiver, a loop. Refused at init, naming
+    the variables (README "Instrumented functions" has the settings that work)."""
+    otlp = exporters.otlp
+    if otlp is None:
+        return []
+    problems: list[str] = []
+    for signal, cfg in otlp.configured().items():
+        try:
+            parts = urlsplit(cfg.endpoint)
+            host, port = (parts.hostname or "").lower(), parts.port
+        except ValueError:
+            continue
+        if port is None:
+            port = 443 if parts.scheme == "https" else 80
+        if host in _LOOPBACK_NAMES and port == receiver.http_port:
+            problems.append(
+                f"the {signal} exporter (OTEL_EXPORTER_OTLP_ENDPOINT or "
+                f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT) points at this extension's own OTLP "
+                f"receiver ({host}:{port}, SIDECAR_RECEIVER_HTTP_PORT): set the endpoint of your "
+                "backend there, and let the function reach the receiver through the layer's "
+                "AWS_LAMBDA_EXEC_WRAPPER (or set SIDECAR_RECEIVER_ENABLED=false)"
+            )
+    return problems
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     """Resolve every setting from `env` (normally `os.environ`); ConfigError names each bad variable."""
     r = _Reader(env)
@@ -450,6 +492,14 @@ def from_env(env: Mapping[str, str]) -> Settings:
         container_authorization_token=_read(r, v.AWS_CONTAINER_AUTHORIZATION_TOKEN) or None,
     )
     exporters = _exporters(r, processing)
+    receiver = ReceiverSettings(
+        enabled=_read(r, v.SIDECAR_RECEIVER_ENABLED),
+        http_port=_read(r, v.SIDECAR_RECEIVER_HTTP_PORT),
+        max_bytes=_read(r, v.SIDECAR_RECEIVER_MAX_BYTES),
+        emf=_read(r, v.SIDECAR_EMF_TO_METRICS),
+    )
+    if receiver.enabled and "otlp" in exporters.names:
+        r.problems.extend(_exports_to_receiver(exporters, receiver))
     cache = _cache(r, r.misspellings())
     settings = Settings(
         function=function,
@@ -464,6 +514,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         cache=cache,
         aws=aws,
         warnings=tuple(r.warnings),
+        receiver=receiver,
     )
     for variable in v.declared():  # a bad value is reported even where it is not used (yet)
         if not variable.read_by:

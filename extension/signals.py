@@ -21,9 +21,12 @@ Attributes: TypeAlias = Mapping[str, AttrValue]
 class SpanKind(enum.IntEnum):
     """OTLP `Span.SpanKind` numbers, so encoding is a plain int conversion."""
 
+    UNSPECIFIED = 0
     INTERNAL = 1
     SERVER = 2
     CLIENT = 3
+    PRODUCER = 4
+    CONSUMER = 5
 
 
 class StatusCode(enum.IntEnum):
@@ -40,6 +43,39 @@ class MetricKind(enum.Enum):
     COUNTER = "counter"
     HISTOGRAM = "histogram"
     GAUGE = "gauge"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """An OTel resource: ours (shared by every platform record of this execution environment),
+    or one the function's SDK sent with its own records (see `Origin`)."""
+
+    attributes: Attributes
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Origin:
+    """Where a record received from the function's own SDK came from: its resource (ours merged
+    in for what it lacks) and instrumentation scope. Records without one are our own and use the
+    destination's resource and our scope. Compared by identity: the records of one request share
+    one Origin, and encoders group by it."""
+
+    resource: Resource
+    scope_name: str = ""
+    scope_version: str = ""
+    scope_attributes: Attributes = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramValue:
+    """A histogram point the function's SDK already aggregated (OTLP HistogramDataPoint, delta)."""
+
+    count: int
+    total: float
+    bounds: tuple[float, ...]
+    bucket_counts: tuple[int, ...]
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +109,8 @@ class SpanData:
     events: tuple[SpanEvent, ...] = ()
     links: tuple[SpanLink, ...] = ()
     sampled: bool = True
+    origin: Origin | None = None
+    trace_state: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +126,7 @@ class LogData:
     trace_id: bytes | None = None
     span_id: bytes | None = None
     sampled: bool = True
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +140,13 @@ class Measurement:
     time_ns: int
     attributes: Attributes = field(default_factory=dict)
     description: str = ""
+    origin: Origin | None = None
+    #: Set for a histogram the function's SDK aggregated; `value` is then its sum.
+    histogram: HistogramValue | None = None
+    #: Start of the point's interval (received points); 0: the measurement's own time.
+    start_ns: int = 0
+    #: A received non-monotonic sum (UpDownCounter) is exported as a sum, not a counter.
+    monotonic: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +169,3 @@ class Signals:
             self.metrics + other.metrics,
             self.raw_events + other.raw_events,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """The OTel resource shared by every signal of this execution environment."""
-
-    attributes: Attributes
