@@ -24,6 +24,8 @@ def test_the_pipeline_and_otlp_exporter_load_no_protobuf() -> None:
         "from extension import app\n"
         "for m in app._PIPELINE_MODULES: importlib.import_module(m)\n"
         "import extension.exporters.otlp\n"
+        "import extension.sources.otlp_receiver.server\n"
+        "import extension.sources.otlp_receiver.sockets\n"
         "from extension.exporters.otlp_encode import encode_logs, encode_metrics, encode_traces\n"
         "from tests.exporters import samples\n"
         "s = samples.signals()\n"
