@@ -100,49 +100,122 @@ def test_function_spans_metrics_logs_nest_in_the_invocation(built_layer: Path, t
             results = [lam.invoke({"n": n}) for n in range(2)]
             assert [r.status for r in results] == ["success"] * 2, [r.response for r in results]
             lam.spindown()
-        ids = [r.request_id for r in results]
-        assert rx.wait_until(lambda: set(ids) <= set(invocation_spans(rx.spans())), timeout=15)
-        assert rx.wait_until(lambda: sum(s.name == "handler" for s in rx.spans()) == 2, timeout=15)
-        spans = rx.spans()
-        by_id = {s.span_id: s for s in spans}
-        invocations = invocation_spans(spans)
-        for rid in ids:
-            inv = invocations[rid]
-            own = [
-                s
-                for s in spans
-                if s.trace_id == inv.trace_id and s.name in ("handler", "load", "transform", "save")
-            ]
-            assert sorted(s.name for s in own) == ["handler", "load", "save", "transform"]
-            for span in own:
-                assert _parents_reach(span, by_id, inv.span_id), span.name
-            root = next(s for s in own if s.name == "handler")
-            assert root.parent_span_id == inv.span_id
-            # the original parent (the X-Ray Parent) is kept as a link
-            assert [link.span_id for link in root.links] == [inv.parent_span_id]
-        # the function's resource and scope are kept, ours merged in for faas.* / cloud.*
-        for request in rx.accepted("traces"):
-            for rs in request.message.resource_spans:
-                a = attrs(rs.resource.attributes)
-                if a.get("service.name") == "instrumented":
-                    assert a["app.tier"] == "test"
-                    assert a["faas.name"] == "sample-function"
-                    assert a["cloud.provider"] == "aws"
-                    assert {ss.scope.name for ss in rs.scope_spans} == {"instrumented.app"}
-        steps = metric_points(rx.metrics(), "app.steps")
-        assert sum(p.as_double or p.as_int for p in steps) == 6  # 3 steps x 2 invokes, as deltas
-        # the SDK's records (the same lines also reach us on stdout, through the Telemetry API)
-        logs = [
-            record
-            for request in rx.accepted("logs")
-            for rl in request.message.resource_logs
-            if attrs(rl.resource.attributes).get("service.name") == "instrumented"
-            for sl in rl.scope_logs
-            for record in sl.log_records
+        _assert_function_telemetry_nested(rx, [r.request_id for r in results])
+
+
+#: The same function configured the usual way, from the environment (exporters without
+#: arguments, global providers) and without any flush of its own: the layer's wrapper points it
+#: at the receiver and flushes after each invoke.
+ENV_CONFIGURED = """
+import logging, os
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.propagators.aws import AwsXRayLambdaPropagator
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+resource = Resource.create({"service.name": "instrumented", "app.tier": "test"})
+trace.set_tracer_provider(TracerProvider(resource=resource))
+trace.get_tracer_provider().add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+reader = PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=3_600_000)
+metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
+_logs.set_logger_provider(LoggerProvider(resource=resource))
+_logs.get_logger_provider().add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+tracer = trace.get_tracer("instrumented.app", "1.2.3")
+counter = metrics.get_meter("instrumented.app").create_counter("app.steps", unit="1")
+otel_log = logging.getLogger("instrumented")
+otel_log.addHandler(LoggingHandler())
+otel_log.setLevel(logging.INFO)
+propagator = AwsXRayLambdaPropagator()
+
+
+def handler(event, context):
+    n = event.get("n", 0)
+    with tracer.start_as_current_span("handler", context=propagator.extract({}), kind=trace.SpanKind.SERVER):
+        for step in ("load", "transform", "save"):
+            with tracer.start_as_current_span(step) as span:
+                span.set_attribute("app.n", n)
+                counter.add(1, {"step": step})
+        otel_log.info("processed %s", n)
+    return {k: os.environ.get(k) for k in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS")}
+"""
+
+
+def test_the_wrapper_points_the_sdk_at_the_receiver_and_flushes_each_invoke(
+    built_layer: Path, tmp_path: Path
+) -> None:
+    port = unused_port()
+    with OtlpHttpReceiver() as rx:
+        env = sidecar_env(
+            rx.endpoint,
+            tmp_path,
+            SIDECAR_RECEIVER_HTTP_PORT=str(port),
+            OTEL_EXPORTER_OTLP_HEADERS="x-backend-key=not-for-the-function",
+            AWS_LAMBDA_EXEC_WRAPPER=str(built_layer / "lambda-sidecar" / "instrument"),
+        )
+        task = make_task(tmp_path, ENV_CONFIGURED)
+        with LambdaEnvironment(built_layer, task, "app.handler", env=env, freeze=True, timeout_s=10) as lam:
+            results = [lam.invoke({"n": n}) for n in range(2)]
+            assert [r.status for r in results] == ["success"] * 2, [r.response for r in results]
+            lam.spindown()
+        assert results[0].response == {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_EXPORTER_OTLP_HEADERS": None,
+        }
+        _assert_function_telemetry_nested(rx, [r.request_id for r in results])
+        assert all(r.headers.get("x-backend-key") == "not-for-the-function" for r in rx.requests)
+
+
+def _assert_function_telemetry_nested(rx: OtlpHttpReceiver, ids: list[str]) -> None:
+    assert rx.wait_until(lambda: set(ids) <= set(invocation_spans(rx.spans())), timeout=15)
+    assert rx.wait_until(lambda: sum(s.name == "handler" for s in rx.spans()) == 2, timeout=15)
+    spans = rx.spans()
+    by_id = {s.span_id: s for s in spans}
+    invocations = invocation_spans(spans)
+    for rid in ids:
+        inv = invocations[rid]
+        own = [
+            s
+            for s in spans
+            if s.trace_id == inv.trace_id and s.name in ("handler", "load", "transform", "save")
         ]
-        assert sorted(log_bodies(logs)) == ["processed 0", "processed 1"]
-        handler_trace = {invocations[rid].trace_id for rid in ids}
-        assert {r.trace_id for r in logs} == handler_trace
+        assert sorted(s.name for s in own) == ["handler", "load", "save", "transform"]
+        for span in own:
+            assert _parents_reach(span, by_id, inv.span_id), span.name
+        root = next(s for s in own if s.name == "handler")
+        assert root.parent_span_id == inv.span_id
+        # the original parent (the X-Ray Parent) is kept as a link
+        assert [link.span_id for link in root.links] == [inv.parent_span_id]
+    # the function's resource and scope are kept, ours merged in for faas.* / cloud.*
+    for request in rx.accepted("traces"):
+        for rs in request.message.resource_spans:
+            a = attrs(rs.resource.attributes)
+            if a.get("service.name") == "instrumented":
+                assert a["app.tier"] == "test"
+                assert a["faas.name"] == "sample-function"
+                assert a["cloud.provider"] == "aws"
+                assert {ss.scope.name for ss in rs.scope_spans} == {"instrumented.app"}
+    steps = metric_points(rx.metrics(), "app.steps")
+    assert sum(p.as_double or p.as_int for p in steps) == 6  # 3 steps x 2 invokes, as deltas
+    # the SDK's records (the same lines also reach us on stdout, through the Telemetry API)
+    logs = [
+        record
+        for request in rx.accepted("logs")
+        for rl in request.message.resource_logs
+        if attrs(rl.resource.attributes).get("service.name") == "instrumented"
+        for sl in rl.scope_logs
+        for record in sl.log_records
+    ]
+    assert sorted(log_bodies(logs)) == ["processed 0", "processed 1"]
+    handler_trace = {invocations[rid].trace_id for rid in ids}
+    assert {r.trace_id for r in logs} == handler_trace
 
 
 def _trace_request(name: str, trace_id: bytes, span_id: bytes) -> ExportTraceServiceRequest:
