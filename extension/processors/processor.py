@@ -16,8 +16,8 @@ from dataclasses import replace
 from typing import Any
 
 from extension.config import Settings
+from extension.processors import emf, to_metrics
 from extension.processors import platform_lines as lines
-from extension.processors import to_metrics
 from extension.processors.function_spans import MAX_HELD_PER_INVOCATION, nest
 from extension.processors.invocations import MAX_OPEN_INVOCATIONS, Invocation, InvocationTable
 from extension.processors.phases import Phase, PhaseTracker
@@ -119,6 +119,8 @@ class TelemetryProcessor:
         #: root spans have that parent (https://github.com/open-telemetry/opentelemetry-lambda/issues/449).
         self._by_parent: OrderedDict[tuple[bytes, bytes], Invocation] = OrderedDict()
         self._nesting = self._spans_on and self._stream_ordered
+        #: CloudWatch EMF lines printed by the function: "off", or metrics and "keep"/"drop" the line.
+        self._emf = settings.receiver.emf
 
     # ---------------------------------------------------------------------------------------
     # Entry points
@@ -152,6 +154,16 @@ class TelemetryProcessor:
             redacted = self._redactor.value(record)
             if redacted is not record:
                 record, raw = redacted, {**raw, "record": redacted}
+        if self._emf != "off" and source == "function":
+            doc = emf.emf_document(record)
+            if doc is not None:
+                self._stats.add("emf_lines")
+                if self._metrics_on:
+                    out.metrics.extend(emf.measurements(doc, ev.time_ns or now))
+                if self._emf == "drop":
+                    self._stats.add("filtered", 1, "emf_line")
+                    out.raw.append(raw)
+                    return
         if self._logs_on:
             log = self._logs.record(record, source, ev.time_ns, now, self._table.find, self._current)
             if log is None:
