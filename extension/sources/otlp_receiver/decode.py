@@ -172,12 +172,24 @@ def _value(v: Any, depth: int = 0) -> AttrValue:
 
 
 def _attrs(kvs: Any) -> dict[str, AttrValue]:
-    return {kv.key: _value(kv.value) for kv in kvs}
+    if not kvs:
+        return {}
+    out: dict[str, AttrValue] = {}
+    for kv in kvs:
+        value = kv.value
+        if value.WhichOneof("value") == "string_value":  # the common case, inline
+            out[kv.key] = value.string_value
+        else:
+            out[kv.key] = _value(value)
+    return out
+
+
+_ZERO16, _ZERO8 = bytes(16), bytes(8)
 
 
 def _id(raw: bytes, size: int) -> bytes | None:
     """A valid id of `size` bytes (not all zero), else None."""
-    return bytes(raw) if len(raw) == size and any(raw) else None
+    return raw if len(raw) == size and raw != bytes(size) else None
 
 
 # -- the converter ------------------------------------------------------------------------------
@@ -402,31 +414,42 @@ def _frozen(value: Any) -> Any:
     return value
 
 
+_KINDS = tuple(SpanKind)  # indexed by the OTLP number (0-5)
+_CODES = tuple(StatusCode)  # 0-2
+
+
 def _span(span: Any, origin: Origin) -> SpanData | None:
-    trace_id, span_id = _id(span.trace_id, 16), _id(span.span_id, 8)
-    if trace_id is None or span_id is None:
+    """One span; None when its trace id or span id is not valid. The hot path of trace intake:
+    each field of the protobuf message is read once (every read builds a Python object)."""
+    trace_id, span_id = span.trace_id, span.span_id
+    if len(trace_id) != 16 or len(span_id) != 8 or trace_id == _ZERO16 or span_id == _ZERO8:
         return None
-    kind = int(span.kind)
-    code = int(span.status.code)
+    parent = span.parent_span_id
+    kind = span.kind
+    status = span.status
+    code = status.code
+    events = span.events
+    links = span.links
     return SpanData(
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_span_id=_id(span.parent_span_id, 8),
-        name=str(span.name),
-        kind=SpanKind(kind) if 0 <= kind <= 5 else SpanKind.UNSPECIFIED,
-        start_ns=int(span.start_time_unix_nano),
-        end_ns=int(span.end_time_unix_nano),
-        status=StatusCode(code) if 0 <= code <= 2 else StatusCode.UNSET,
-        status_message=str(span.status.message),
-        attributes=_attrs(span.attributes),
-        events=tuple(
-            SpanEvent(str(e.name), int(e.time_unix_nano), _attrs(e.attributes)) for e in span.events
-        ),
-        links=tuple(
-            SpanLink(bytes(link.trace_id), bytes(link.span_id), _attrs(link.attributes))
-            for link in span.links
+        trace_id,
+        span_id,
+        parent if len(parent) == 8 and parent != _ZERO8 else None,
+        span.name,
+        _KINDS[kind] if 0 <= kind <= 5 else SpanKind.UNSPECIFIED,
+        span.start_time_unix_nano,
+        span.end_time_unix_nano,
+        _CODES[code] if 0 <= code <= 2 else StatusCode.UNSET,
+        status.message,
+        _attrs(span.attributes),
+        tuple(SpanEvent(e.name, e.time_unix_nano, _attrs(e.attributes)) for e in events) if events else (),
+        tuple(
+            SpanLink(link.trace_id, link.span_id, _attrs(link.attributes))
+            for link in links
             if _id(link.trace_id, 16) and _id(link.span_id, 8)
-        ),
-        origin=origin,
-        trace_state=str(span.trace_state),
+        )
+        if links
+        else (),
+        True,
+        origin,
+        span.trace_state,
     )
