@@ -136,6 +136,22 @@ def _flush_costs(endpoint: str, spans: int, rounds: int) -> list[float]:
     return costs
 
 
+def _post_costs(port: int, spans: int, rounds: int) -> list[float]:
+    """Milliseconds of one request of `spans` spans over a kept-alive http.client connection:
+    the receiver's own share of a flush (no SDK batch processor, no `requests`)."""
+    body = _request_of(spans)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    costs = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+        reply = conn.getresponse()
+        reply.read()
+        costs.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return costs
+
+
 def _request_of(spans: int) -> bytes:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -217,6 +233,7 @@ def run(quick: bool) -> dict[str, Any]:
         _flush_costs(endpoint, 10, 5)  # warm up: connection, the receiver's lazy import
         result["flush_10_receiver_ms"] = summary(_flush_costs(endpoint, 10, rounds))
         result["flush_100_receiver_ms"] = summary(_flush_costs(endpoint, 100, rounds // 2))
+        result["post_10_receiver_ms"] = summary(_post_costs(port, 10, rounds))
         before = _ask(proc)
         rate, sent = _throughput(port, 40 if quick else 200, 500)
         after = _ask(proc)
