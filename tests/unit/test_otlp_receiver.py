@@ -1,0 +1,154 @@
+"""The OTLP receiver over a real loopback socket: answers, rejections and counters; requests that
+arrive before the pipeline is attached wait for it; a port already taken leaves it off."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from extension.signals import Resource, Signals
+from extension.sources.otlp_receiver.server import OtlpReceiver, TooLarge, gunzip
+from extension.sources.otlp_receiver.sockets import bind_receiver_socket
+from extension.stats import Stats
+
+WAIT_S = 30.0
+MAX_BYTES = 65536
+GOOD = ExportTraceServiceRequest(
+    resource_spans=[
+        ResourceSpans(
+            scope_spans=[ScopeSpans(spans=[Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="s")])]
+        )
+    ]
+).SerializeToString()
+
+
+class Running:
+    def __init__(self, receiver: OtlpReceiver, stats: Stats) -> None:
+        self.receiver = receiver
+        self.stats = stats
+        self.received: list[Signals] = []
+
+    async def post(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST"
+    ) -> tuple[int, bytes, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.receiver.port)
+        fields = {"Content-Type": "application/x-protobuf", **(headers or {})}
+        head = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+        writer.write(head.encode() + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        raw = await asyncio.wait_for(reader.read(), WAIT_S)
+        writer.close()
+        head_bytes, _, payload = raw.partition(b"\r\n\r\n")
+        content_type = next(
+            (
+                line.split(b":", 1)[1].strip()
+                for line in head_bytes.split(b"\r\n")
+                if line.lower().startswith(b"content-type:")
+            ),
+            b"",
+        )
+        return int(head_bytes.split(b" ", 2)[1]), payload, content_type
+
+
+def _socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    return sock
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Running]:
+    stats = Stats()
+    rx = OtlpReceiver(_socket(), stats, MAX_BYTES, Resource({"faas.name": "fn"}))
+    running = Running(rx, stats)
+    await rx.start()
+    rx.attach(running.received.append)
+    yield running
+    await rx.shutdown()
+
+
+async def test_rejections_keep_their_status_and_counter(receiver: Running) -> None:
+    cases = [
+        ("/v1/other", GOOD, {}, "POST", 404, "path"),
+        ("/v1/traces", GOOD, {}, "GET", 405, "method"),
+        ("/v1/traces", GOOD, {"Content-Type": "text/plain"}, "POST", 415, "content_type"),
+        ("/v1/traces", GOOD, {"Content-Encoding": "zstd"}, "POST", 415, "content_encoding"),
+        ("/v1/traces", b"not gzip", {"Content-Encoding": "gzip"}, "POST", 400, "bad_gzip"),
+        (
+            "/v1/traces",
+            gzip.compress(b"\0" * (MAX_BYTES + 1)),
+            {"Content-Encoding": "gzip"},
+            "POST",
+            413,
+            "too_large",
+        ),
+        ("/v1/traces", b"\xff\xff", {}, "POST", 400, "malformed"),
+        ("/v1/metrics", b"[1]", {"Content-Type": "application/json"}, "POST", 400, "malformed"),
+    ]
+    for path, body, headers, method, status, reason in cases:
+        got, _, _ = await receiver.post(path, body, headers, method)
+        assert got == status, (path, headers, method)
+        assert receiver.stats.get("receiver_rejected", reason) >= 1, reason
+    assert receiver.received == []
+
+
+async def test_accepted_requests_answer_in_their_own_content_type(receiver: Running) -> None:
+    status, body, ctype = await receiver.post("/v1/traces", gzip.compress(GOOD), {"Content-Encoding": "gzip"})
+    assert (status, body, ctype) == (200, b"", b"application/x-protobuf")
+    doc = {
+        "resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "hi"}, "traceId": ""}]}]}]
+    }
+    status, body, ctype = await receiver.post(
+        "/v1/logs", json.dumps(doc).encode(), {"Content-Type": "application/json; charset=utf-8"}
+    )
+    assert (status, json.loads(body), ctype) == (200, {}, b"application/json")
+    assert [len(s.spans) for s in receiver.received] == [1, 0]
+    assert receiver.received[1].logs[0].body == "hi"
+    assert receiver.stats.get("receiver_received", "traces") == 1
+    assert receiver.receiver.import_ms is not None
+
+
+async def test_a_request_before_the_pipeline_exists_waits_for_it() -> None:
+    stats = Stats()
+    rx = OtlpReceiver(_socket(), stats, MAX_BYTES, Resource({}))
+    running = Running(rx, stats)
+    await rx.start()
+    try:
+        pending = asyncio.ensure_future(running.post("/v1/traces", GOOD))
+        for _ in range(100):  # let the request reach the handler, which must wait
+            await asyncio.sleep(0)
+        assert not pending.done()
+        rx.attach(running.received.append)
+        status, _, _ = await asyncio.wait_for(pending, WAIT_S)
+        assert status == 200 and len(running.received) == 1
+        rx.stop_intake()
+        assert (await running.post("/v1/traces", GOOD))[0] == 503
+    finally:
+        await rx.shutdown()
+
+
+def test_gunzip_is_bounded() -> None:
+    assert gunzip(gzip.compress(b"x" * 10), 10) == b"x" * 10
+    with pytest.raises(TooLarge):
+        gunzip(gzip.compress(b"x" * 11), 10)
+    with pytest.raises(ValueError):
+        gunzip(gzip.compress(b"x" * 10)[:-4], 100)
+
+
+def test_a_taken_port_leaves_the_receiver_off_with_a_reason() -> None:
+    taken = _socket()
+    try:
+        problems: list[str] = []
+        assert bind_receiver_socket(taken.getsockname()[1], problems) is None
+        assert "already in use" in problems[0]
+    finally:
+        taken.close()
