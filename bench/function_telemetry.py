@@ -92,11 +92,20 @@ def serve(port: int) -> None:
                 "queued_or_exported": Discard.exported + destination.pending_items(),
                 "dropped": stats.total("dropped"),
                 "import_ms": receiver.import_ms,
+                "rss_kb": _rss_kb(),
             }
             print(json.dumps(doc), flush=True)
         flushing.cancel()
 
     asyncio.run(main())
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 class _SlowBackend(http.server.BaseHTTPRequestHandler):
@@ -217,14 +226,18 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def run(quick: bool) -> dict[str, Any]:
     rounds = 100 if quick else 400
     result: dict[str, Any] = {}
-    imports = []
+    imports, growth = [], []
     for _ in range(3 if quick else 7):  # the first intake request of a fresh receiver
         port = free_port()
         proc = _start_receiver(port)
+        before = _ask(proc)["rss_kb"]
         _throughput(port, 1, 1)
-        imports.append(_ask(proc)["import_ms"])
+        after = _ask(proc)
+        imports.append(after["import_ms"])
+        growth.append((after["rss_kb"] - before) / 1024)
         _stop(proc)
     result["first_intake_import_ms"] = summary(imports)
+    result["first_intake_rss_growth_mb"] = summary(growth)
 
     port = free_port()
     proc = _start_receiver(port)
