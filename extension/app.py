@@ -160,6 +160,9 @@ async def _run(boot: Boot) -> int:
     if receiver is not None:
         receiver.attach(pipeline.ingest_function)
     await asyncio.gather(*(d.start() for d in destinations))
+    if receiver is not None and settings.receiver.preload:
+        await asyncio.sleep(0)
+        receiver.preload()
 
     async def on_shutdown(remaining: float) -> None:
         if receiver is not None:

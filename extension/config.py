@@ -72,6 +72,9 @@ class ReceiverSettings:
     http_port: int = v.SIDECAR_RECEIVER_HTTP_PORT.default
     max_bytes: int = v.SIDECAR_RECEIVER_MAX_BYTES.default
     emf: str = v.SIDECAR_EMF_TO_METRICS.default
+    #: The function runs behind our wrapper: it is instrumented, so OTLP decoding is loaded at
+    #: start, off the function's first flush.
+    preload: bool = False
 
 
 _DEFAULT_FLUSH_POLICY = FlushPolicy(v.SIDECAR_FLUSH_POLICY.default)
@@ -410,6 +413,8 @@ def _cache(r: _Reader, warnings: list[str]) -> CacheSettings:
     )
 
 
+#: The layer's AWS_LAMBDA_EXEC_WRAPPER for instrumented functions (layer/instrument).
+WRAPPER_SUFFIX = "/lambda-sidecar/instrument"
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "0.0.0.0", "::1", "::", "[::1]"})
 
 
@@ -497,6 +502,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         http_port=_read(r, v.SIDECAR_RECEIVER_HTTP_PORT),
         max_bytes=_read(r, v.SIDECAR_RECEIVER_MAX_BYTES),
         emf=_read(r, v.SIDECAR_EMF_TO_METRICS),
+        preload=_read(r, v.AWS_LAMBDA_EXEC_WRAPPER).endswith(WRAPPER_SUFFIX),
     )
     if receiver.enabled and "otlp" in exporters.names:
         r.problems.extend(_exports_to_receiver(exporters, receiver))

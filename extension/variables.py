@@ -1080,6 +1080,13 @@ SIDECAR_EMF_TO_METRICS = Choice(
     "CloudWatch EMF lines printed by the function become metrics; `keep`/`drop` the log record",
     INTAKE,
 )
+AWS_LAMBDA_EXEC_WRAPPER = Text(
+    "AWS_LAMBDA_EXEC_WRAPPER",
+    "",
+    '`/opt/lambda-sidecar/instrument` for instrumented functions (README "Instrumented functions"); '
+    "then the receiver loads OTLP decoding at start instead of at the function's first export",
+    INTAKE,
+)
 SIDECAR_LOG_LEVEL = Choice(
     "SIDECAR_LOG_LEVEL",
     "info",

@@ -387,3 +387,9 @@ def test_receiver_defaults_and_loops_allowed_when_it_is_off_or_elsewhere() -> No
     assert off.receiver.enabled is False
     elsewhere = from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.internal:4318"})
     assert elsewhere.exporters.otlp is not None
+
+
+def test_decoding_is_preloaded_only_behind_our_wrapper() -> None:
+    assert from_env({"AWS_LAMBDA_EXEC_WRAPPER": "/opt/lambda-sidecar/instrument"}).receiver.preload is True
+    assert from_env({"AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-instrument"}).receiver.preload is False
+    assert from_env({}).receiver.preload is False
