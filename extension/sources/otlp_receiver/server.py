@@ -45,6 +45,16 @@ class TooLarge(ValueError):
     pass
 
 
+class Outcome:
+    """What `OtlpReceiver.intake` did: 200 with the Export*ServiceResponse bytes, or a refusal
+    (400 malformed, 503 not ready / shutting down) with its counter reason and message."""
+
+    __slots__ = ("body", "message", "reason", "status")
+
+    def __init__(self, status: int, reason: str = "", message: str = "", body: bytes = b"") -> None:
+        self.status, self.reason, self.message, self.body = status, reason, message, body
+
+
 def gunzip(body: bytes, limit: int) -> bytes:
     """The decompressed body, at most `limit` bytes (TooLarge beyond: a small gzip body can
     expand a thousandfold); ValueError when it is not gzip."""
@@ -178,22 +188,32 @@ class OtlpReceiver:
                 return self._reject("bad_gzip", 400, "body is not valid gzip", is_json)
         elif encoding not in ("", "identity"):
             return self._reject("content_encoding", 415, "content encoding must be gzip or identity", is_json)
+        outcome = await self.intake(signal, body, is_json)
+        if outcome.status != 200:
+            return self._reject(outcome.reason, outcome.status, outcome.message, is_json)
+        return Response(200, outcome.body, JSON if is_json else PROTOBUF)
+
+    async def intake(self, signal: str, body: bytes, is_json: bool) -> Outcome:
+        """Decode one export request and queue its records; shared by OTLP/HTTP and OTLP/gRPC.
+        A refusal is not counted here: the caller counts it with the status it answers."""
         if not self._ready.is_set():
             try:
                 await asyncio.wait_for(self._ready.wait(), READY_WAIT_S)
             except TimeoutError:
-                return self._reject("not_ready", 503, "starting: retry", is_json)
+                return Outcome(503, "not_ready", "starting: retry")
         if not self._accepting or self._sink is None:
-            return self._reject("shutdown", 503, "shutting down", is_json)
+            return Outcome(503, "shutdown", "shutting down")
         decode, converter = self._decoder()
         try:
             message = decode.parse(signal, body, is_json)
         except decode.BadRequest as exc:
-            return self._reject("malformed", 400, str(exc), is_json)
+            return Outcome(400, "malformed", str(exc))
         decoded = converter.convert(signal, message)  # type: ignore[attr-defined]
         self._stats.add("receiver_received", decoded.received, signal)
         if decoded.rejected:
             self._stats.dropped("receiver_invalid", decoded.rejected)
         self._sink(decoded.signals)
-        body_out = decode.response(signal, decoded.rejected, decoded.message, is_json)
-        return Response(200, body_out, JSON if is_json else PROTOBUF)
+        return Outcome(200, body=decode.response(signal, decoded.rejected, decoded.message, is_json))
+
+    def count_rejection(self, reason: str) -> None:
+        self._stats.add("receiver_rejected", label=reason)
