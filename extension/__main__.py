@@ -68,9 +68,10 @@ class EarlyTelemetry:
 class EarlyReceiver:
     """The receiver settings binding needs (attribute names as in `config.ReceiverSettings`)."""
 
-    def __init__(self, enabled: bool, http_port: int) -> None:
+    def __init__(self, enabled: bool, http_port: int, grpc_port: int) -> None:
         self.enabled = enabled
         self.http_port = http_port
+        self.grpc_port = grpc_port
 
 
 class EarlySettings:
@@ -102,7 +103,9 @@ def early_settings(env: Mapping[str, str]) -> EarlySettings | None:
                 appconfig_port=variables.AWS_APPCONFIG_EXTENSION_HTTP_PORT.get(env),
             ),
             receiver=EarlyReceiver(
-                variables.SIDECAR_RECEIVER_ENABLED.get(env), variables.SIDECAR_RECEIVER_HTTP_PORT.get(env)
+                variables.SIDECAR_RECEIVER_ENABLED.get(env),
+                variables.SIDECAR_RECEIVER_HTTP_PORT.get(env),
+                variables.SIDECAR_RECEIVER_GRPC_PORT.get(env),
             ),
         )
     except variables.BadValue:
@@ -153,7 +156,7 @@ def main(argv: list[str]) -> int:
 
     cache_sockets = BoundSockets()
     telemetry_sock = None
-    receiver_sock = None
+    receiver_sock = receiver_grpc_sock = None
     receiver_problems: list[str] = []
     if early is not None and active:
         # Bound even with CACHE_ENABLED=false: like AWS's layer, the endpoint then answers uncached.
@@ -162,6 +165,8 @@ def main(argv: list[str]) -> int:
             telemetry_sock = bind_listener_socket(early.telemetry.port, runtime_api)
         if early.receiver.enabled:
             receiver_sock = bind_receiver_socket(early.receiver.http_port, receiver_problems)
+            if early.receiver.grpc_port and receiver_sock is not None:
+                receiver_grpc_sock = bind_receiver_socket(early.receiver.grpc_port, receiver_problems)
 
     managed = variables.AWS_LAMBDA_INITIALIZATION_TYPE.get(os.environ) == MANAGED_INSTANCES
     try:
@@ -199,9 +204,10 @@ def main(argv: list[str]) -> int:
         if telemetry_sock is not None:
             telemetry_sock.close()
             telemetry_sock = None
-        if receiver_sock is not None:
-            receiver_sock.close()
-            receiver_sock = None
+        for sock in (receiver_sock, receiver_grpc_sock):
+            if sock is not None:
+                sock.close()
+        receiver_sock = receiver_grpc_sock = None
     subscription, telemetry_path, pending_next = _subscribe_and_signal_ready(
         settings, registration.extension_id, runtime_api, telemetry_sock, timed
     )
@@ -221,6 +227,7 @@ def main(argv: list[str]) -> int:
         pending_next=pending_next,
         events=events,
         receiver_sock=receiver_sock,
+        receiver_grpc_sock=receiver_grpc_sock,
         receiver_problems=tuple(receiver_problems),
     )
     return run(boot)

@@ -51,6 +51,8 @@ class Boot:
     events: tuple[str, ...] = ("INVOKE", "SHUTDOWN")
     #: The OTLP receiver's socket, bound on the fast path (None: off, or the port was taken).
     receiver_sock: socket.socket | None = None
+    #: Its OTLP/gRPC port (extension/sources/otlp_receiver/grpc_front.py), None when off.
+    receiver_grpc_sock: socket.socket | None = None
     #: Why the receiver could not bind (logged as warnings).
     receiver_problems: tuple[str, ...] = ()
 
@@ -113,7 +115,7 @@ async def _run(boot: Boot) -> int:
         cache = CacheService(settings, stats, boot.cache_sockets)
         await cache.start()
 
-    receiver = None
+    receiver = grpc_front = None
     if boot.receiver_sock is not None:
         # Served from now on, like the cache endpoints (a function may export during its init);
         # requests wait for `attach` below. The resource is recomputed there with the same inputs.
@@ -127,6 +129,11 @@ async def _run(boot: Boot) -> int:
             _resource(settings, boot.registration.account_id),
         )
         await receiver.start()
+        if boot.receiver_grpc_sock is not None:
+            from extension.sources.otlp_receiver.grpc_front import GrpcFront
+
+            grpc_front = GrpcFront(boot.receiver_grpc_sock, receiver, stats, settings.receiver.max_bytes)
+            await grpc_front.start()
 
     # Imported only now, a module at a time with the loop turning in between: the cache endpoints
     # and the prefetch make progress while protobuf and the telemetry pipeline load (an import
@@ -168,6 +175,8 @@ async def _run(boot: Boot) -> int:
         if receiver is not None:
             receiver.stop_intake()
             await receiver.shutdown()
+        if grpc_front is not None:
+            await grpc_front.shutdown()
         if listener is not None:
             listener.stop_intake()
             await listener.shutdown()

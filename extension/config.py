@@ -70,6 +70,7 @@ class ReceiverSettings:
 
     enabled: bool = v.SIDECAR_RECEIVER_ENABLED.default
     http_port: int = v.SIDECAR_RECEIVER_HTTP_PORT.default
+    grpc_port: int = v.SIDECAR_RECEIVER_GRPC_PORT.default
     max_bytes: int = v.SIDECAR_RECEIVER_MAX_BYTES.default
     emf: str = v.SIDECAR_EMF_TO_METRICS.default
     #: The function runs behind our wrapper: it is instrumented, so OTLP decoding is loaded at
@@ -435,11 +436,15 @@ def _exports_to_receiver(exporters: ExportersSettings, receiver: ReceiverSetting
             continue
         if port is None:
             port = 443 if parts.scheme == "https" else 80
-        if host in _LOOPBACK_NAMES and port == receiver.http_port:
+        ports = {
+            receiver.http_port: "SIDECAR_RECEIVER_HTTP_PORT",
+            receiver.grpc_port: "SIDECAR_RECEIVER_GRPC_PORT",
+        }
+        if host in _LOOPBACK_NAMES and port in ports:
             problems.append(
                 f"the {signal} exporter (OTEL_EXPORTER_OTLP_ENDPOINT or "
                 f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT) points at this extension's own OTLP "
-                f"receiver ({host}:{port}, SIDECAR_RECEIVER_HTTP_PORT): set the endpoint of your "
+                f"receiver ({host}:{port}, {ports[port]}): set the endpoint of your "
                 "backend there, and let the function reach the receiver through the layer's "
                 "AWS_LAMBDA_EXEC_WRAPPER (or set SIDECAR_RECEIVER_ENABLED=false)"
             )
@@ -500,6 +505,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
     receiver = ReceiverSettings(
         enabled=_read(r, v.SIDECAR_RECEIVER_ENABLED),
         http_port=_read(r, v.SIDECAR_RECEIVER_HTTP_PORT),
+        grpc_port=_read(r, v.SIDECAR_RECEIVER_GRPC_PORT),
         max_bytes=_read(r, v.SIDECAR_RECEIVER_MAX_BYTES),
         emf=_read(r, v.SIDECAR_EMF_TO_METRICS),
         preload=_read(r, v.AWS_LAMBDA_EXEC_WRAPPER).endswith(WRAPPER_SUFFIX),

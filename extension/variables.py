@@ -1065,6 +1065,14 @@ SIDECAR_RECEIVER_HTTP_PORT = Integer(
     "port of the OTLP/HTTP receiver (`/v1/traces`, `/v1/metrics`, `/v1/logs`)",
     INTAKE,
 )
+SIDECAR_RECEIVER_GRPC_PORT = Integer(
+    "SIDECAR_RECEIVER_GRPC_PORT",
+    4317,
+    0,
+    65535,
+    "port of the OTLP/gRPC receiver (`0`: none); grpcio loads at its first connection",
+    INTAKE,
+)
 SIDECAR_RECEIVER_MAX_BYTES = Integer(
     "SIDECAR_RECEIVER_MAX_BYTES",
     4194304,

@@ -334,3 +334,52 @@ def test_malformed_intake_is_refused_and_nothing_else_is_lost(built_layer: Path,
             "receiver_received{traces}=3",
         ):
             assert counted in summary, summary
+
+
+#: The same function exporting over OTLP/gRPC (the SDK's gRPC exporters), flushing itself.
+GRPC_INSTRUMENTED = (
+    INSTRUMENTED.replace(
+        "from opentelemetry.exporter.otlp.proto.http._log_exporter",
+        "from opentelemetry.exporter.otlp.proto.grpc._log_exporter",
+    )
+    .replace(
+        "from opentelemetry.exporter.otlp.proto.http.metric_exporter",
+        "from opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+    )
+    .replace(
+        "from opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "from opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    )
+    .replace(
+        'base = "http://127.0.0.1:" + os.environ["SIDECAR_RECEIVER_HTTP_PORT"]',
+        'base = "127.0.0.1:" + os.environ["SIDECAR_RECEIVER_GRPC_PORT"]',
+    )
+    .replace('endpoint=base + "/v1/traces"', "endpoint=base, insecure=True")
+    .replace('endpoint=base + "/v1/metrics"', "endpoint=base, insecure=True")
+    .replace('endpoint=base + "/v1/logs"', "endpoint=base, insecure=True")
+)
+
+
+def test_function_telemetry_over_grpc_nests_and_malformed_is_invalid_argument(
+    built_layer_grpc: Path, tmp_path: Path
+) -> None:
+    import grpc
+
+    assert "insecure=True" in GRPC_INSTRUMENTED and "proto.http" not in GRPC_INSTRUMENTED
+    grpc_port = unused_port()
+    with OtlpHttpReceiver() as rx:
+        env = sidecar_env(rx.endpoint, tmp_path, SIDECAR_RECEIVER_GRPC_PORT=str(grpc_port))
+        task = make_task(tmp_path, GRPC_INSTRUMENTED)
+        with LambdaEnvironment(built_layer_grpc, task, "app.handler", env=env, timeout_s=10) as lam:
+            results = [lam.invoke({"n": n}) for n in range(2)]
+            assert [r.status for r in results] == ["success"] * 2, [r.response for r in results]
+            with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+                export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+                with pytest.raises(grpc.RpcError) as err:
+                    export(b"\xff\xff\xff garbage", timeout=10)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            lam.spindown()
+            output = "\n".join(line for _, line in lam.output_lines)
+        _assert_function_telemetry_nested(rx, [r.request_id for r in results])
+        summary = next(line for line in output.splitlines() if "shutdown after" in line)
+        assert "receiver_rejected{malformed}=1" in summary, summary
