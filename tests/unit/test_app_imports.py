@@ -26,6 +26,7 @@ def test_the_pipeline_and_otlp_exporter_load_no_protobuf() -> None:
         "import extension.exporters.otlp\n"
         "import extension.sources.otlp_receiver.server\n"
         "import extension.sources.otlp_receiver.sockets\n"
+        "import extension.sources.otlp_receiver.grpc_front\n"
         "from extension.exporters.otlp_encode import encode_logs, encode_metrics, encode_traces\n"
         "from tests.exporters import samples\n"
         "s = samples.signals()\n"
