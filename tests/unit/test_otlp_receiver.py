@@ -152,3 +152,55 @@ def test_a_taken_port_leaves_the_receiver_off_with_a_reason() -> None:
         assert "already in use" in problems[0]
     finally:
         taken.close()
+
+
+async def test_grpc_front_relays_to_a_grpc_server_started_at_the_first_connection() -> None:
+    import grpc.aio
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+    from extension.sources.otlp_receiver.grpc_front import GrpcFront
+
+    stats = Stats()
+    rx = OtlpReceiver(_socket(), stats, MAX_BYTES, Resource({}))
+    received: list[Signals] = []
+    await rx.start()
+    rx.attach(received.append)
+    front = GrpcFront(_socket(), rx, stats, MAX_BYTES)
+    await front.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{front.port}") as channel:
+            export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            reply = await asyncio.wait_for(export(GOOD), WAIT_S)
+            assert ExportTraceServiceResponse.FromString(reply) == ExportTraceServiceResponse()
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await asyncio.wait_for(export(b"\xff\xff"), WAIT_S)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await asyncio.wait_for(export(b"\x0a" + b"\x00" * (MAX_BYTES + 10)), WAIT_S)
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert [len(s.spans) for s in received] == [1]
+        assert stats.get("receiver_rejected", "malformed") == 1
+    finally:
+        await front.shutdown()
+        await rx.shutdown()
+
+
+async def test_grpc_front_without_grpcio_closes_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from extension.sources.otlp_receiver.grpc_front import GrpcFront
+
+    stats = Stats()
+    rx = OtlpReceiver(_socket(), stats, MAX_BYTES, Resource({}))
+    front = GrpcFront(_socket(), rx, stats, MAX_BYTES)
+
+    async def no_grpcio() -> int:
+        raise ImportError("grpc")
+
+    monkeypatch.setattr(front, "_start_grpc", no_grpcio)
+    await front.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.port)
+        assert await asyncio.wait_for(reader.read(), WAIT_S) == b""  # closed at once
+        writer.close()
+        assert stats.get("receiver_rejected", "grpc_unavailable") == 1
+    finally:
+        await front.shutdown()
