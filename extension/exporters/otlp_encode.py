@@ -648,8 +648,9 @@ def _histogram_point(s: Series, bounds: tuple[float, ...]) -> bytes:
             packed_fixed64(_HIST_BUCKETS, s.buckets),
             packed_double(_HIST_BOUNDS, bounds),
             key_values(_HIST_ATTRIBUTES, s.attributes),
-            _HIST_MIN + pack_double(s.minimum),
-            _HIST_MAX + pack_double(s.maximum),
+            # unknown for a received cumulative histogram turned into a delta: left out (optional)
+            _HIST_MIN + pack_double(s.minimum) if s.minimum != float("inf") else b"",
+            _HIST_MAX + pack_double(s.maximum) if s.maximum != float("-inf") else b"",
         )
     )
     return length_delimited(_DATA_POINTS, payload)

@@ -285,3 +285,34 @@ def test_histograms_keep_their_bounds_and_buckets() -> None:
     (got,) = [m for rm in out.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
     assert got.name == "lat" and got.unit == "s"
     assert list(got.histogram.data_points) == [point]
+
+
+def test_cumulative_histograms_become_deltas_without_an_invented_min_or_max() -> None:
+    def request(count: int, total: float, buckets: list[int], end: int) -> ExportMetricsServiceRequest:
+        point = HistogramDataPoint(
+            start_time_unix_nano=1,
+            time_unix_nano=end,
+            count=count,
+            sum=total,
+            bucket_counts=buckets,
+            explicit_bounds=[10.0],
+            min=1.0,
+            max=50.0,
+        )
+        metric = Metric(
+            name="lat",
+            unit="ms",
+            histogram=Histogram(data_points=[point], aggregation_temporality=CUMULATIVE),
+        )
+        return ExportMetricsServiceRequest(
+            resource_metrics=[ResourceMetrics(scope_metrics=[ScopeMetrics(metrics=[metric])])]
+        )
+
+    converter = _converter()
+    converter.convert("metrics", request(2, 11.0, [1, 1], 10))
+    delta = converter.convert("metrics", request(5, 71.0, [2, 3], 20)).signals.metrics
+    out = ExportMetricsServiceRequest.FromString(encode_metrics(delta, OURS))
+    (point,) = out.resource_metrics[0].scope_metrics[0].metrics[0].histogram.data_points
+    assert (point.start_time_unix_nano, point.time_unix_nano) == (10, 20)
+    assert (point.count, point.sum, list(point.bucket_counts)) == (3, 60.0, [1, 2])
+    assert not point.HasField("min") and not point.HasField("max")
