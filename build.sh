@@ -5,7 +5,7 @@
 #   ./build.sh test            lint (ruff), types (mypy --strict), build the layer, run the whole suite
 #   ./build.sh demo            build the layer and run the demo (emulator + moto + OTLP receiver)
 #   ./build.sh layer [args]    build build/layer/ and build/lambda-sidecar-python<X.Y>-<arch>.zip
-#                              (--python X.Y, --arch x86_64|arm64, --all, --grpc)
+#                              (--python X.Y, --arch x86_64|arm64, --all)
 #   ./build.sh bench [--quick] run the benchmarks (writes docs/benchmarks.md)
 #   ./build.sh emulator ARGS   python -m emulator ARGS
 #   ./build.sh lint            ruff + mypy only

@@ -380,6 +380,12 @@ def history_entry(result: dict[str, Any]) -> dict[str, Any]:
         "launch_to_register_ms": l2r["lambda-sidecar"]["median"],
         "first_invoke_overhead_ms": first.get("extension_overhead_ms", {}).get("sidecar", {}).get("median"),
         "billed_ms": {c: v["median"] for c, v in first.get("billed_ms", {}).items()},
+        "extension_cpu_shutdown_s": {
+            c: v["median"] for c, v in init.get("extension_cost", {}).get("cpu_shutdown_s", {}).items()
+        },
+        "extension_hwm_mb": {
+            c: v["median"] for c, v in init.get("extension_cost", {}).get("hwm_mb", {}).items()
+        },
     }
 
 

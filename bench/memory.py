@@ -1,6 +1,6 @@
 """Memory of the extension process: steady and peak RSS after many invokes, and growth.
 
-    python -m bench.memory [--quick] [--invokes N]
+    python -m bench.memory [--quick] [--invokes N] [--no-managed]
 
 lambda-sidecar in its default configuration (OTLP/HTTP to a healthy receiver, cache on with two
 secrets prefetched from moto, adaptive flush) and the null extension run bench_fn (two log lines
@@ -9,7 +9,7 @@ extension process's `VmRSS` and `VmHWM` are read from /proc/<pid>/status (the la
 Python, so the pid is the interpreter's), with `maxMemoryUsedMB` of the last `platform.report`
 (runtime + extension peaks). Growth is RSS at the last sample minus RSS at invoke 1,000 (at 10% of
 the run for runs shorter than 2,000 invokes). The extension's counters, logged at SHUTDOWN, are
-kept with the results.
+kept with the results. Then the same on Lambda Managed Instances (`bench/managed.py`).
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from bench.common import (
     sidecar_env,
     write_result,
 )
+from bench.managed import memory as managed_memory
 
 BLOCK = 100
 
 
-def run(quick: bool, invokes: int | None = None, block: int = BLOCK) -> dict[str, Any]:
+def run(quick: bool, invokes: int | None = None, block: int = BLOCK, managed: bool = True) -> dict[str, Any]:
     from emulator import LambdaEnvironment
 
     layer = ensure_layer()
@@ -112,6 +113,8 @@ def run(quick: bool, invokes: int | None = None, block: int = BLOCK) -> dict[str
             "growth_from_invoke": tenth["invokes"],
             "max_memory_used_mb_final": last["max_memory_used_mb"],
         }
+    if managed:  # the same function on Lambda Managed Instances: concurrent invokes, no freeze
+        out["managed"] = managed_memory(quick, invokes)
     write_result("memory", out, quick)
     return out
 
@@ -120,10 +123,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--invokes", type=int)
+    p.add_argument("--no-managed", action="store_true", help="skip the Managed Instances run")
     a = p.parse_args()
-    data = run(a.quick, a.invokes)
+    data = run(a.quick, a.invokes, managed=not a.no_managed)
     for c in ("sidecar", "null"):
         print(c, {k: round(v, 2) for k, v in data[c].items()})
+    if "managed" in data:
+        print("managed", {k: v for k, v in data["managed"].items() if k != "series"})
 
 
 if __name__ == "__main__":

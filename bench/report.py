@@ -382,6 +382,8 @@ class Doc:
             b.append(f"    {line[:600]}")
         b.append("")
         b.append("![memory](img/memory.png)\n")
+        if d.get("managed"):
+            b.extend(managed_memory(d))
 
     def throughput(self) -> None:
         d = self.r["throughput"]
@@ -448,6 +450,8 @@ class Doc:
         for line in d.get("extension_shutdown_lines", [])[:6]:
             b.append(f"    {line[:300]}")
         b.append("")
+        if d.get("managed"):
+            b.extend(managed_throughput(d))
 
     def cache(self) -> None:
         d = self.r["cache_latency"]
@@ -646,8 +650,8 @@ class Doc:
             "| everything, this page and the plots | `./build.sh bench` (full) or `./build.sh bench --quick` |\n"
             "| cold start, launch to register | `.venv/bin/python -m bench.cold_start [--quick] [--rounds N]` |\n"
             "| per-invoke overhead | `.venv/bin/python -m bench.overhead [--quick] [--rounds N] [--block N]` |\n"
-            "| memory | `.venv/bin/python -m bench.memory [--quick] [--invokes N]` |\n"
-            "| throughput | `.venv/bin/python -m bench.throughput [--quick] [--sizes 1000,10000] [--sustained N]` |\n"
+            "| memory (also on Managed Instances) | `.venv/bin/python -m bench.memory [--quick] [--invokes N] [--no-managed]` |\n"
+            "| throughput (also on Managed Instances) | `.venv/bin/python -m bench.throughput [--quick] [--sizes 1000,10000] [--sustained N] [--no-managed]` |\n"
             "| cache latency | `.venv/bin/python -m bench.cache_latency [--quick] [--cold-starts N] [--reads N]` |\n"
             "| layer size, import time | `.venv/bin/python -m bench.layer_size [--quick] [--all]` |\n"
             "| function telemetry (OTLP receiver) | `.venv/bin/python -m bench.function_telemetry [--quick]` |\n"
@@ -662,6 +666,50 @@ class Doc:
         )
         out.extend(self.body)
         return "\n".join(out).rstrip() + "\n"
+
+
+def _run_note(d: dict[str, Any]) -> str:
+    return f"{'Quick' if d.get('quick') else 'Full'} run, finished {d.get('finished', '?')}. "
+
+
+def managed_memory(d: dict[str, Any]) -> list[str]:
+    """The Managed Instances rows of the memory section (bench/managed.py)."""
+    m = d["managed"]
+    return [
+        "### Memory on Lambda Managed Instances\n",
+        f"{_run_note(d)}{m['invokes']:,} invokes of bench_fn, {m['concurrency']} in flight at once (`invoke_all`), no freeze; "
+        "lambda-sidecar registered for SHUTDOWN only, exporting on its timer (1 s). `platform.report` carries "
+        "no `maxMemoryUsedMB` there.\n",
+        f"| | RSS after invoke 1 | RSS at invoke {m['growth_from_invoke']:,} | RSS at the end | peak (VmHWM) | "
+        "growth | errors | spans received |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| lambda-sidecar | {f(m['rss_after_1_mb'])} | {f(m['rss_at_10pct_mb'])} | {f(m['rss_final_mb'])} | "
+        f"{f(m['peak_hwm_mb'])} | {f(m['growth_mb'], 2)} | {m['errors']} | {m['spans_received']:,} |",
+        "",
+    ]
+
+
+def managed_throughput(d: dict[str, Any]) -> list[str]:
+    """The Managed Instances rows of the throughput section (bench/managed.py)."""
+    m = d["managed"]
+    out = [
+        "### Log throughput on Lambda Managed Instances\n",
+        f"{_run_note(d)}{m['invokes']} invokes of {m['lines_per_invoke']:,} lines, {m['concurrency']} in flight at once, "
+        "no freeze, JSON log format (the default there; `print` lines are wrapped by the platform); "
+        "lambda-sidecar exports on its timer (1 s) and whenever a queue fills. Nothing paces the "
+        "function there (no invoke phase waits for the extension), so a function writing faster than "
+        "the extension takes records in loses records at the Telemetry API (`logsDropped`).\n",
+        "| via | configuration | records/s | arrived in time | late (only at shutdown) | lost | "
+        "`logsDropped` records | extension CPU ms / 1,000 |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in m["sustained"]:
+        who = CONFIG_LABELS.get(r["who"], r["who"])
+        out.append(
+            f"| {'print' if r['kind'] == 'text' else 'logging'} | {who} | {f(r['records_per_s'], 0)} | "
+            f"{r['arrived']:,} | {r['late']:,} | {r['lost']:,} | {r['logs_dropped_records']:,} | "
+            f"{f(r['extension_cpu_ms_per_1000'], 0)} |"
+        )
+    out.append("")
+    return out
 
 
 def _history() -> list[dict[str, Any]]:

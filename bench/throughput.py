@@ -1,6 +1,6 @@
 """Log throughput end to end: records per second that reach the OTLP receiver, none lost.
 
-    python -m bench.throughput [--quick]
+    python -m bench.throughput [--quick] [--no-managed]
 
 bench_fn writes numbered lines (`print`, plain text; or `logging` with AWS_LAMBDA_LOG_FORMAT=JSON,
 i.e. JSON records). lambda-sidecar (flush policy `end`, OTLP/HTTP to a receiver in its own
@@ -15,7 +15,8 @@ Also the extension process's CPU time per 1,000 records (/proc/<pid>/stat; 1e6 /
 per second of one core of extension CPU) and the billed duration. Baseline in the same run: the
 same invokes with no extension (how fast function + emulator produce the lines). Environments are
 not frozen, so the pipeline may finish after the invoke; records still missing after a wait are
-counted again after SHUTDOWN (`late`: delivered only at shutdown; `lost`: never).
+counted again after SHUTDOWN (`late`: delivered only at shutdown; `lost`: never). Then sustained
+concurrent invokes on Lambda Managed Instances (`bench/managed.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bench.common import (
     sidecar_env,
     write_result,
 )
+from bench.managed import throughput as managed_throughput
 
 KINDS = {"text": {}, "json": {"AWS_LAMBDA_LOG_FORMAT": "JSON"}}
 SUSTAINED_LINES = 1000
@@ -59,7 +61,11 @@ def _wait_for(sink: Sink, ids: list[str], expected: int, timeout: float) -> tupl
 
 
 def run(
-    quick: bool, sizes: list[int] | None = None, repeats: int | None = None, sustained: int | None = None
+    quick: bool,
+    sizes: list[int] | None = None,
+    repeats: int | None = None,
+    sustained: int | None = None,
+    managed: bool = True,
 ) -> dict[str, Any]:
     from emulator import LambdaEnvironment
 
@@ -135,6 +141,8 @@ def run(
         "receiver_duplicates": final_stats["duplicates"],
         "extension_shutdown_lines": shutdown_lines,
     }
+    if managed:  # concurrent invokes on Lambda Managed Instances (bench/managed.py)
+        data["managed"] = managed_throughput(quick, sustained)
     write_result("throughput", data, quick)
     return data
 
@@ -223,10 +231,13 @@ def main() -> None:
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")])
     p.add_argument("--repeats", type=int)
     p.add_argument("--sustained", type=int)
+    p.add_argument("--no-managed", action="store_true", help="skip the Managed Instances run")
     a = p.parse_args()
-    data = run(a.quick, a.sizes, a.repeats, a.sustained)
+    data = run(a.quick, a.sizes, a.repeats, a.sustained, managed=not a.no_managed)
     for kind, s in data["summary"].items():
         print(kind, {k: (round(v) if isinstance(v, float) and v == v else v) for k, v in s.items()})
+    for row in data.get("managed", {}).get("sustained", []):
+        print("managed", {k: (round(v) if isinstance(v, float) and v == v else v) for k, v in row.items()})
 
 
 if __name__ == "__main__":

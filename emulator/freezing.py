@@ -11,8 +11,8 @@ import asyncio
 import signal
 
 from emulator.state import EnvironmentState
+from emulator.telemetry import FLUSH_BEFORE_FREEZE_S
 
-FLUSH_BEFORE_FREEZE_S = 1.0
 """How long pending telemetry may take to be delivered before the processes stop."""
 FREEZE_CONFIRM_POLLS = 250
 """Bound on waiting for SIGSTOP to take effect (x 2 ms)."""

@@ -23,6 +23,7 @@ from emulator.model import Agent, AgentState, Failure, RuntimeSlot, RuntimeState
 from emulator.processes import launch, list_extensions
 from emulator.shutdown_phase import reset
 from emulator.state import EnvironmentState, EnvState, Phase
+from emulator.worker_output import WorkerOutput
 
 
 async def run_init(
@@ -145,18 +146,24 @@ async def _start_runtime(
     """Start awslambdaric on the handler, with the framed telemetry log fd (multi-line records).
 
     On Managed Instances ``AWS_LAMBDA_MAX_CONCURRENCY`` makes awslambdaric fork that many
-    workers, as Lambda runs Python there; they log to the inherited stdout, line by line.
+    workers, as Lambda runs Python there; each worker's stdout and stderr are connections of
+    their own to the worker output socket (see :mod:`emulator.worker_output`).
     """
     telemetry_fd = TelemetryFd()
     slot = RuntimeSlot()
     env.runtime = slot
     on_line = control.output_sink("function", "function")
+    extra_env = telemetry_fd.child_env()
+    if env.config.managed_instances:
+        env.worker_output = WorkerOutput(env.lang_bin.parent.parent / f"worker-output-{generation}.sock")
+        await env.worker_output.start(on_line)
+        extra_env.update(env.worker_output.child_env())
     try:
         slot.process = process = await launch(
             "runtime",
             "runtime",
             runtime_command(env.config.handler, function_environment),
-            env={**function_environment, **telemetry_fd.child_env()},
+            env={**function_environment, **extra_env},
             cwd=env.config.task_dir,
             generation=generation,
             on_line=on_line,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 
 from emulator import clock, platform_events
-from emulator.freezing import FLUSH_BEFORE_FREEZE_S, freeze, thaw
+from emulator.freezing import freeze, thaw
 from emulator.model import DEAD_STATES, AgentState, Failure, Invocation, RuntimeState
 from emulator.shutdown_phase import reset
 from emulator.state import EnvironmentState, Phase
+from emulator.telemetry import FLUSH_BEFORE_FREEZE_S
 
 
 def timeout_payload(request_id: str, timeout_s: float) -> bytes:

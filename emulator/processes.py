@@ -97,7 +97,7 @@ class ManagedProcess:
             task.cancel()
 
 
-async def _read_lines(stream: asyncio.StreamReader, on_line: LineCallback) -> None:
+async def read_lines(stream: asyncio.StreamReader, on_line: LineCallback) -> None:
     while True:
         try:
             raw = await stream.readline()
@@ -135,8 +135,8 @@ async def launch(
     managed = ManagedProcess(name, kind, child, generation)
     assert child.stdout is not None and child.stderr is not None
     managed._readers = [
-        asyncio.create_task(_read_lines(child.stdout, on_line)),
-        asyncio.create_task(_read_lines(child.stderr, on_line)),
+        asyncio.create_task(read_lines(child.stdout, on_line)),
+        asyncio.create_task(read_lines(child.stderr, on_line)),
     ]
 
     async def watch() -> None:

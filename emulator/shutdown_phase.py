@@ -108,6 +108,9 @@ async def _stop_runtime(env: EnvironmentState) -> None:
     if env.telemetry_fd is not None:
         await env.telemetry_fd.drain(0.3)
         env.telemetry_fd = None
+    if env.worker_output is not None:
+        await env.worker_output.drain(0.3)
+        env.worker_output = None
     runtime.state = RuntimeState.EXITED
 
 

@@ -21,6 +21,7 @@ from emulator.model import Agent, ExtensionOutcome, Failure, Invocation, Runtime
 from emulator.notifier import Notifier
 from emulator.processes import ManagedProcess
 from emulator.telemetry import TelemetryHub
+from emulator.worker_output import WorkerOutput
 
 
 class Phase(StrEnum):
@@ -72,6 +73,8 @@ class EnvironmentState:
         self.runtime_api = ""
         self.telemetry_fd: TelemetryFd | None = None
         """The runtime's framed log pipe (``_LAMBDA_TELEMETRY_LOG_FD``)."""
+        self.worker_output: WorkerOutput | None = None
+        """Managed Instances: the socket the runtime's workers connect their stdout/stderr to."""
         self.pending_init_ms: float | None = None
         """Init duration still to be reported in the next ``platform.report``."""
         self.instance_id = ""

@@ -22,6 +22,9 @@ from emulator.delivery import Subscriber
 from emulator.events import Event, json_log_record
 from emulator.subscription import Subscription
 
+#: How long pending telemetry may take to reach subscribers before the environment is frozen.
+FLUSH_BEFORE_FREEZE_S = 1.0
+
 
 class TelemetryHub:
     """Records, replays and distributes Telemetry API events for one emulator instance."""

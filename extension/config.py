@@ -232,6 +232,16 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class ProxySettings:
+    """Outbound proxies as (host, port) (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`); loopback
+    destinations never use them (extension/http/proxy.py)."""
+
+    https: tuple[str, int] | None = None
+    http: tuple[str, int] | None = None
+    no_proxy: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     function: FunctionInfo
     disabled: bool
@@ -246,6 +256,7 @@ class Settings:
     aws: AwsSettings
     warnings: tuple[str, ...] = field(default=())
     receiver: ReceiverSettings = field(default=ReceiverSettings())
+    proxy: ProxySettings = field(default=ProxySettings())
 
 
 # --------------------------------------------------------------------------------------------
@@ -527,6 +538,11 @@ def from_env(env: Mapping[str, str]) -> Settings:
         aws=aws,
         warnings=tuple(r.warnings),
         receiver=receiver,
+        proxy=ProxySettings(
+            https=_read(r, v.HTTPS_PROXY),
+            http=_read(r, v.HTTP_PROXY),
+            no_proxy=tuple(e.strip().lower() for e in _read(r, v.NO_PROXY).split(",") if e.strip()),
+        ),
     )
     for variable in v.declared():  # a bad value is reported even where it is not used (yet)
         if not variable.read_by:

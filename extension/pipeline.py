@@ -16,7 +16,7 @@ from extension.lifecycle.extensions_api import LifecycleEvent
 from extension.log import get_logger
 from extension.processors.processor import TelemetryProcessor
 from extension.signals import Signals
-from extension.sources.telemetry_api.schema import TelemetryEvent
+from extension.sources.telemetry_api.schema import EventType, TelemetryEvent
 from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
 
@@ -24,9 +24,11 @@ log = get_logger("pipeline")
 
 #: The lifecycle waits on these (logsDropped: the awaited runtimeDone may have been dropped);
 #: checking the type first keeps log records off this path.
-_TRACKED_TYPES = frozenset({"platform.runtimeDone", "platform.report", "platform.logsDropped"})
+_TRACKED_TYPES = frozenset(
+    k.value for k in (EventType.RUNTIME_DONE, EventType.REPORT, EventType.LOGS_DROPPED)
+)
 #: Without INVOKE events (Lambda Managed Instances) an invocation becomes known at platform.start.
-_TRACKED_TYPES_WITH_STARTS = _TRACKED_TYPES | {"platform.start"}
+_TRACKED_TYPES_WITH_STARTS = _TRACKED_TYPES | {EventType.START.value}
 
 
 class Pipeline:

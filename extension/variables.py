@@ -679,7 +679,7 @@ OTEL_EXPORTER_OTLP_PROTOCOL = Choice(
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "http/protobuf",
     ("http/protobuf", "grpc"),
-    "`http/protobuf` or `grpc` (gRPC needs the layer built with `--grpc`)",
+    "`http/protobuf` or `grpc` (grpcio ships in every layer, loaded only when used)",
     DESTINATIONS,
 )
 OTEL_EXPORTER_OTLP_HEADERS = Pairs(
@@ -994,7 +994,7 @@ SIDECAR_PLATFORM_LOGS = Flag(
 SIDECAR_REDACT_DEFAULTS = Flag(
     "SIDECAR_REDACT_DEFAULTS",
     True,
-    "redact AWS access keys, secret keys and bearer tokens in logs",
+    "redact credentials in logs by key name and shape (see [Security](#security))",
     PROCESSING,
 )
 SIDECAR_REDACT_PATTERNS = Patterns(
@@ -1293,6 +1293,67 @@ AWS_ENDPOINT_URL_SSM = _endpoint_override("AWS_ENDPOINT_URL_SSM", "AWS endpoint 
 AWS_ENDPOINT_URL_APPCONFIGDATA = _endpoint_override(
     "AWS_ENDPOINT_URL_APPCONFIGDATA", "AWS endpoint overrides (LocalStack, moto)"
 )
+
+
+# ---- outbound proxies ---------------------------------------------------------------------------
+
+
+class ProxyAddress(Variable):
+    """An outbound proxy `http://host[:port]` (or a bare `host:port`) as (host, port), port 80 when
+    absent. Only plain-http proxies without credentials are supported (CONNECT carries https)."""
+
+    fallbacks: tuple[ProxyAddress, ...]
+    expected = "an http://host:port proxy"
+
+    def __init__(
+        self,
+        name: str,
+        doc: str,
+        section: str,
+        *,
+        fallbacks: tuple[ProxyAddress, ...] = (),
+        **common: Unpack[Common],
+    ) -> None:
+        super().__init__(name, doc, section, **common)
+        self.default: tuple[str, int] | None = None
+        self.fallbacks = fallbacks
+
+    def parse(self, text: str) -> tuple[str, int]:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(text if "://" in text else f"http://{text}")
+        if parts.scheme.lower() != "http":
+            raise ValueError("only http:// proxies are supported")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("proxy credentials are not supported")
+        if parts.path not in ("", "/") or parts.query or not parts.hostname:
+            raise ValueError("expected http://host:port")
+        return parts.hostname, parts.port or 80  # .port raises ValueError when not a valid port
+
+    def get(self, env: Env) -> tuple[str, int] | None:
+        chain: tuple[_Parses[tuple[str, int] | None], ...] = (self, *self.fallbacks)
+        return _resolve(env, chain, self.default)
+
+    def render(self) -> str:
+        return ""
+
+
+def _proxy(name: str, doc: str) -> ProxyAddress:
+    # secret: a proxy URL may carry user:password, which is refused without being echoed
+    return ProxyAddress(name, doc, DESTINATIONS, secret=True, row="HTTPS_PROXY")
+
+
+_PROXY_DOC = (
+    "outbound proxy for exporters and AWS calls (`http://host:port`; https goes through CONNECT); "
+    "gRPC channels read these variables themselves"
+)
+HTTPS_PROXY = _proxy("HTTPS_PROXY", _PROXY_DOC)
+HTTP_PROXY = _proxy("HTTP_PROXY", _PROXY_DOC)
+_NO_PROXY_DOC = (
+    "comma list of destinations that bypass the proxy: hosts (and their subdomains), `.domains`, "
+    "`host:port`, IPs, CIDRs or `*`; loopback is always direct"
+)
+NO_PROXY = Text("NO_PROXY", "", _NO_PROXY_DOC, DESTINATIONS)
 
 
 def declared() -> list[Variable]:

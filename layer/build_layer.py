@@ -48,7 +48,7 @@ BUILD_FILES = ("build_layer.py", "layer_files.py", "elfstrip.py")
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 OPTIONAL_PYTHONS = frozenset({"3.14"})  # --all builds it only if every dependency has wheels
 ARCHES = ("x86_64", "arm64")
-BUDGET_BYTES = 15_000_000  # zipped, per target, without gRPC
+BUDGET_BYTES = 15_000_000  # zipped, per target (grpcio included)
 #: Highest glibc minor of the Lambda OS per runtime: python3.11 runs on Amazon Linux 2 (glibc
 #: 2.26), python3.12+ on Amazon Linux 2023 (glibc 2.34). Wheels up to that manylinux tag load.
 GLIBC_MINOR = {"3.11": 26}
@@ -94,12 +94,11 @@ def running_python() -> str:
 class Project:
     version: str
     requirements: tuple[str, ...]
-    grpc: tuple[str, ...]
 
 
 def read_project() -> Project:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return Project(data["version"], tuple(data["dependencies"]), tuple(data["optional-dependencies"]["grpc"]))
+    return Project(data["version"], tuple(data["dependencies"]))
 
 
 _interpreters: dict[str, tuple[str, str] | None] = {}
@@ -152,10 +151,10 @@ def source_files() -> list[Path]:
 
 
 class Builder:
-    def __init__(self, out: Path, cache: Path, grpc: bool, refresh: bool, quiet: bool) -> None:
-        self.out, self.cache, self.grpc, self.refresh, self.quiet = out, cache, grpc, refresh, quiet
+    def __init__(self, out: Path, cache: Path, refresh: bool, quiet: bool) -> None:
+        self.out, self.cache, self.refresh, self.quiet = out, cache, refresh, quiet
         self.project = read_project()
-        self.requirements = self.project.requirements + (self.project.grpc if grpc else ())
+        self.requirements = self.project.requirements
 
     def log(self, message: str) -> None:
         if not self.quiet:
@@ -253,7 +252,7 @@ class Builder:
             "version": self.project.version,
             "python": target.python,
             "arch": target.arch,
-            "grpc": str(self.grpc).lower(),
+            "grpc": "true",
             "bytecode": f"unchecked-hash ({interp[1]})" if interp else "none",
             "packages": " ".join(packages),
             "inputs": inputs,
@@ -307,14 +306,14 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def report(out: Path, built: list[tuple[Target, str]], grpc: bool) -> tuple[list[str], bool]:
-    """Size report lines and whether every zip is within budget (the budget is for OTLP/HTTP)."""
+def report(out: Path, built: list[tuple[Target, str]]) -> tuple[list[str], bool]:
+    """Size report lines and whether every zip is within budget."""
     lines, within = ["", "lambda-sidecar layer sizes (MB = 10^6 bytes)"], True
     data = []
     for target, note in built:
         sizes = measure(out / target.zip_name, NAME)
         over = sizes.zipped > BUDGET_BYTES
-        within = within and (grpc or not over)
+        within = within and not over
         verdict = "over budget" if over else "within budget"
         lines.append(
             f"  {target.zip_name}: {sizes.zipped / 1e6:.2f} MB zipped "
@@ -344,7 +343,7 @@ def report(out: Path, built: list[tuple[Target, str]], grpc: bool) -> tuple[list
                 ],
             }
         )
-    (out / "layer-report.json").write_text(json.dumps({"grpc": grpc, "targets": data}, indent=2) + "\n")
+    (out / "layer-report.json").write_text(json.dumps({"grpc": True, "targets": data}, indent=2) + "\n")
     return lines, within
 
 
@@ -353,7 +352,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--python", action="append", choices=PYTHONS, help="target Python X.Y (repeatable)")
     p.add_argument("--arch", action="append", choices=ARCHES, help="target architecture (repeatable)")
     p.add_argument("--all", action="store_true", help=f"every Python in {PYTHONS} x every architecture")
-    p.add_argument("--grpc", action="store_true", help="include the grpc extra (or env LAYER_GRPC=1)")
+    # grpcio is a regular dependency now (OTLP/gRPC works with every layer); the flag is accepted
+    # so that older scripts keep working.
+    p.add_argument("--grpc", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=ROOT / "build", help="output folder (default: build/)")
     p.add_argument("--cache", type=Path, default=ROOT / "build" / ".cache", help="cache folder")
     p.add_argument("--refresh", action="store_true", help="re-resolve dependencies and rebuild")
@@ -376,9 +377,8 @@ def targets_for(args: argparse.Namespace) -> list[Target]:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    grpc = args.grpc or os.environ.get("LAYER_GRPC", "").lower() in {"1", "true", "yes"}
     out, cache = args.out.resolve(), args.cache.resolve()
-    builder = Builder(out, cache, grpc, args.refresh, args.quiet)
+    builder = Builder(out, cache, args.refresh, args.quiet)
     started = time.monotonic()
     built: list[tuple[Target, str]] = []
     failed: list[str] = []
@@ -392,7 +392,7 @@ def main(argv: list[str]) -> int:
                 print(f"[layer] {'skipped' if optional else 'FAILED'} {target.name}: {exc}", file=sys.stderr)
                 if not optional:
                     failed.append(target.name)
-        lines, within = report(out, built, grpc) if built else ([], True)
+        lines, within = report(out, built) if built else ([], True)
     print("\n".join(lines))
     if any(target == default for target, _ in built):
         print(f"  unpacked tree of {default.name}: {out / 'layer'}")

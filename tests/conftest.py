@@ -25,15 +25,3 @@ def built_layer() -> Path:
     ):
         subprocess.run([sys.executable, str(ROOT / "layer" / "build_layer.py")], cwd=ROOT, check=True)
     return LAYER_DIR
-
-
-@pytest.fixture(scope="session")
-def built_layer_grpc(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The layer built with the optional gRPC extra (grpcio), in a folder of its own."""
-    out = tmp_path_factory.mktemp("layer-grpc")
-    subprocess.run(
-        [sys.executable, str(ROOT / "layer" / "build_layer.py"), "--grpc", "--out", str(out), "--quiet"],
-        cwd=ROOT,
-        check=True,
-    )
-    return out / "layer"

@@ -1,4 +1,4 @@
-"""The one place that signs and sends AWS calls (SigV4 with stdlib hmac/hashlib, aiohttp transport).
+"""The one place that signs and sends AWS calls (SigV4 with stdlib hmac/hashlib, extension.http client).
 
 botocore is not used in the extension: importing it and building three clients costs ~300 ms and
 30-50 MB RSS (docs/architecture.md). The APIs we call are small: Secrets Manager and SSM speak
@@ -15,15 +15,20 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import aiohttp
-
 from extension.cache.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from extension.config import AwsSettings
+from extension.http.client import (
+    ConnectionClosedError,
+    HttpClient,
+    HttpClientError,
+    Origin,
+    StaleConnectionError,
+)
 
 JSON_11 = "application/x-amz-json-1.1"
 REST_JSON = "application/json"
@@ -162,12 +167,19 @@ def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
 
 
 class AwsClient:
-    """Signed calls to Secrets Manager, SSM and AppConfigData over one pooled aiohttp session."""
+    """Signed calls to Secrets Manager, SSM and AppConfigData over one pooled HTTP client."""
 
-    def __init__(self, aws: AwsSettings, *, max_connections: int = 8) -> None:
+    def __init__(
+        self,
+        aws: AwsSettings,
+        *,
+        max_connections: int = 8,
+        proxy_for: Callable[[Origin], Origin | None] | None = None,
+    ) -> None:
         self._aws = aws
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._proxy_for = proxy_for
+        self._http: HttpClient | None = None
         self._credentials_lock = asyncio.Lock()
         self._container_credentials: tuple[Credentials, float] | None = None
         self.calls = 0  # upstream HTTP attempts, for tests and counters
@@ -202,14 +214,10 @@ class AwsClient:
         if self._aws.container_authorization_token:
             headers["Authorization"] = self._aws.container_authorization_token
         try:
-            async with self._client().get(
-                uri, headers=headers, timeout=aiohttp.ClientTimeout(total=CREDENTIALS_TIMEOUT_S)
-            ) as resp:
-                data = await resp.read()
-                if resp.status != 200:
-                    raise UpstreamError(
-                        "CredentialsError", f"credentials provider answered {resp.status}", 502
-                    )
+            resp = await self._client().request("GET", uri, headers=headers, timeout_s=CREDENTIALS_TIMEOUT_S)
+            data = resp.body
+            if resp.status != 200:
+                raise UpstreamError("CredentialsError", f"credentials provider answered {resp.status}", 502)
             doc = json.loads(data)
             expires = dt.datetime.fromisoformat(str(doc.get("Expiration", "")).replace("Z", "+00:00"))
             creds = Credentials(
@@ -219,24 +227,21 @@ class AwsClient:
             raise
         except TimeoutError as exc:
             raise UpstreamTimeout("the container credentials provider did not answer") from exc
-        except (aiohttp.ClientError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (HttpClientError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise UpstreamUnreachable(
                 f"cannot get credentials from the container provider: {type(exc).__name__}"
             ) from exc
         return creds, expires.timestamp()
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=max(1, self._max_connections))
-            self._session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": USER_AGENT}, auto_decompress=True
-            )
-        return self._session
+    def _client(self) -> HttpClient:
+        if self._http is None or self._http.closed:
+            self._http = HttpClient(max_connections=self._max_connections, proxy_for=self._proxy_for)
+        return self._http
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        if self._http is not None:
+            await self._http.close()
+        self._http = None
 
     async def json_call(
         self, service: str, target: str, payload: Mapping[str, Any], *, region: str | None, timeout_s: float
@@ -287,26 +292,27 @@ class AwsClient:
                 break
             self.calls += 1
             try:
-                async with self._client().request(
+                resp = await self._client().request(
                     method,
                     url,
-                    data=body if body else None,
-                    headers=signed,
-                    timeout=aiohttp.ClientTimeout(total=remaining),
-                    allow_redirects=False,
-                ) as resp:
-                    data = await resp.read()
-                    if 200 <= resp.status < 300:
-                        return RestResponse(resp.status, dict(resp.headers), data)
-                    raise parse_error(resp.status, resp.headers, data)
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                # Typically a pooled connection that died during a freeze: one retry on a fresh one.
+                    headers={"User-Agent": USER_AGENT, **signed},
+                    body=body,
+                    timeout_s=remaining,
+                    new_connection=attempt == 2,
+                )
+            except (StaleConnectionError, ConnectionClosedError) as exc:
+                # Typically a pooled connection that died during a freeze (or a reset on the way):
+                # one retry on a fresh connection.
                 if attempt == 2:
                     raise UpstreamUnreachable(
                         f"connection to {service} failed: {type(exc).__name__}"
                     ) from exc
+                continue
             except TimeoutError as exc:
                 raise UpstreamTimeout(f"{service} did not answer within {timeout_s:.3g} s") from exc
-            except aiohttp.ClientError as exc:
+            except HttpClientError as exc:
                 raise UpstreamUnreachable(f"connection to {service} failed: {type(exc).__name__}") from exc
+            if 200 <= resp.status < 300:
+                return RestResponse(resp.status, resp.headers, resp.body)
+            raise parse_error(resp.status, resp.headers, resp.body)
         raise UpstreamTimeout(f"{service} did not answer within {timeout_s:.3g} s")

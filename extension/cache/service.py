@@ -33,6 +33,7 @@ from extension.cache.server import (
 from extension.cache.sockets import BoundSockets
 from extension.cache.store import CacheStore, Lookup, StoreLimits
 from extension.config import AppConfigTarget, Settings
+from extension.http.proxy import proxy_rules
 from extension.http.server import HttpServer
 from extension.log import get_logger
 from extension.stats import Stats
@@ -73,9 +74,10 @@ class CacheService:
         # PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS / AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS:
         # as AWS documents them, the connection limit of the HTTP clients that call AWS (the
         # endpoints' own inbound limit is server.MAX_INFLIGHT).
-        self.client = AwsClient(settings.aws, max_connections=max(cache.max_connections, 2))
+        proxy = proxy_rules(settings.proxy)
+        self.client = AwsClient(settings.aws, max_connections=max(cache.max_connections, 2), proxy_for=proxy)
         self.appconfig_client = AwsClient(
-            settings.aws, max_connections=max(cache.appconfig_max_connections, 2)
+            settings.aws, max_connections=max(cache.appconfig_max_connections, 2), proxy_for=proxy
         )
         self.secrets = SecretsManagerProvider(self.client, self._timeouts[SECRETS])
         self.ssm = SsmProvider(self.client, self._timeouts[SSM])

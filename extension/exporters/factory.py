@@ -4,6 +4,10 @@ Construction does no I/O. A destination whose headers contain secret references 
 `DeferredExporter`: at `start()` it resolves the references through `resolve_secret` (the cache),
 then builds and starts the real exporter. If resolution fails, the destination is disabled with
 one log line naming the reference (never a value) and counted; the extension carries on.
+
+Each exporter module is imported only when its destination is configured: the HTTP client, the
+OTLP encoder and the JSON renderer cost start-up CPU that a configuration without them never
+needs to pay (every cold start pays every import).
 """
 
 from __future__ import annotations
@@ -15,11 +19,7 @@ from dataclasses import replace
 from extension.config import HttpJsonSettings, OtlpSettings, OtlpSignalSettings, Settings
 from extension.exporters.base import Exporter, ExporterDisabledError, ExportResult
 from extension.exporters.destination import Destination
-from extension.exporters.file import FileExporter
-from extension.exporters.http_json import HttpJsonExporter
-from extension.exporters.otlp import OtlpExporter
 from extension.exporters.secret_refs import CachingResolver, Resolver, SecretRefError, has_refs
-from extension.exporters.stdout import StdoutExporter
 from extension.signals import Resource, Signals
 from extension.stats import Stats
 
@@ -87,26 +87,38 @@ def build_exporter(name: str, settings: Settings, resolve_secret: Resolver | Non
     ex = settings.exporters
     resolver_fn = resolve_secret or _no_resolver
     if name == "otlp" and ex.otlp is not None:
-        otlp = ex.otlp
+        from extension.exporters.otlp import OtlpExporter
+        from extension.http.proxy import proxy_rules
+
+        otlp, proxy = ex.otlp, proxy_rules(settings.proxy)
         if any(has_refs(s.headers) for s in otlp.configured().values()):
 
             async def prepare_otlp() -> Exporter:
-                return OtlpExporter(await resolve_otlp(otlp, CachingResolver(resolver_fn)))
+                resolved = await resolve_otlp(otlp, CachingResolver(resolver_fn))
+                return OtlpExporter(resolved, proxy_for=proxy)
 
             return DeferredExporter("otlp", OtlpExporter(otlp).accepts, prepare_otlp)
-        return OtlpExporter(otlp)
+        return OtlpExporter(otlp, proxy_for=proxy)
     if name == "http_json" and ex.http_json is not None:
-        hj = ex.http_json
+        from extension.exporters.http_json import HttpJsonExporter
+        from extension.http.proxy import proxy_rules
+
+        hj, proxy = ex.http_json, proxy_rules(settings.proxy)
         if has_refs(hj.headers):
 
             async def prepare_http() -> Exporter:
-                return HttpJsonExporter(await resolve_http_json(hj, CachingResolver(resolver_fn)))
+                resolved = await resolve_http_json(hj, CachingResolver(resolver_fn))
+                return HttpJsonExporter(resolved, proxy_for=proxy)
 
             return DeferredExporter("http_json", HttpJsonExporter(hj).accepts, prepare_http)
-        return HttpJsonExporter(hj)
+        return HttpJsonExporter(hj, proxy_for=proxy)
     if name == "stdout":
+        from extension.exporters.stdout import StdoutExporter
+
         return StdoutExporter(ex.stdout.signals, ex.stdout.emf_namespace)
     if name == "file":
+        from extension.exporters.file import FileExporter
+
         return FileExporter(ex.file.path, ex.file.max_bytes)
     return None
 

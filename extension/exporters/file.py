@@ -4,15 +4,24 @@ Meant for `/tmp` debugging and tests, so it must never fill Lambda's small `/tmp
 write would take the file past `max_bytes`, it is rotated once to `<path>.1` (replacing the
 previous one), so at most about 2 x `max_bytes` is on disk. Writes are small, appended and
 flushed in one call on the loop; that is cheaper than handing them to a thread.
+
+The file holds the function's (redacted) logs, so it is created readable by its owner only
+(0600), and a symbolic link at its path is never followed (`O_NOFOLLOW`): another process in
+the environment cannot point our writes at a file of its choosing.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 
 from extension.exporters.base import OTEL_KINDS, ExportResult
 from extension.exporters.jsonify import dumps, records
 from extension.signals import Resource, Signals
+
+#: Append-only, created 0600, never through a symbolic link, not inherited by child processes.
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+FILE_MODE = 0o600
 
 
 class FileExporter:
@@ -40,7 +49,8 @@ class FileExporter:
         self._size = 0
 
     def _append(self, chunk: list[bytes]) -> None:
-        with open(self.path, "ab") as f:
+        fd = os.open(self.path, _OPEN_FLAGS, FILE_MODE)
+        with os.fdopen(fd, "ab") as f:
             f.write(b"".join(chunk))
         self._size = self._current_size() + sum(len(c) for c in chunk)
 
@@ -73,6 +83,8 @@ class FileExporter:
             return ExportResult.success(rejected=too_large)
         except OSError as exc:
             self._size = None  # re-read the size next time: the file may have been removed
+            if exc.errno == errno.ELOOP:  # a symbolic link at the path: retrying will not help
+                return ExportResult.permanent("file: the path is a symbolic link; not followed")
             return ExportResult.retryable(f"file write failed: {type(exc).__name__} errno={exc.errno}")
         except Exception as exc:
             return ExportResult.permanent(f"file: unexpected {type(exc).__name__}")

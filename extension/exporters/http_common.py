@@ -13,19 +13,25 @@ once on a fresh connection, within the same time budget.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import gzip
-import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiohttp
-
 from extension.exporters.base import ExportResult
+from extension.http.client import (
+    ConnectionClosedError,
+    HttpClient,
+    HttpClientError,
+    InvalidRequestError,
+    Origin,
+    ProtocolError,
+    StaleConnectionError,
+    TlsVerificationError,
+)
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
-USER_AGENT = "lambda-sidecar/0.1"
-GZIP_LEVEL = 5
+#: Connections per destination origin (the three OTLP signals of one flush go out concurrently).
+MAX_CONNECTIONS = 16
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -37,6 +43,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils  # only for the rare HTTP-date form
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -55,23 +63,12 @@ def classify_status(status: int, retry_after: str | None) -> ExportResult:
     return ExportResult.permanent(f"http {status}")
 
 
-def compress(body: bytes, compression: str) -> tuple[bytes, dict[str, str]]:
-    if compression == "gzip":
-        return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0), {"Content-Encoding": "gzip"}
-    return body, {}
+ProxyFor = Callable[[Origin], Origin | None]
 
 
-def ssl_context(certificate: str | None) -> ssl.SSLContext | None:
-    """A verifying context that also trusts `certificate` (a CA bundle path); None = defaults."""
-    if not certificate:
-        return None
-    return ssl.create_default_context(cafile=certificate)
-
-
-def new_session() -> aiohttp.ClientSession:
-    """One pooled client per exporter; created in `start()` (it needs the running loop)."""
-    connector = aiohttp.TCPConnector(limit=16, ttl_dns_cache=300)
-    return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}, trust_env=False)
+def new_client(proxy_for: ProxyFor | None = None) -> HttpClient:
+    """One pooled client per exporter (no I/O until the first request)."""
+    return HttpClient(max_connections=MAX_CONNECTIONS, proxy_for=proxy_for)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +79,18 @@ class HttpReply:
     content_type: str = ""
 
 
-_STALE_CONNECTION_ERRORS = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
-
-
 async def post(
-    session: aiohttp.ClientSession,
+    client: HttpClient,
     url: str,
     body: bytes,
     headers: dict[str, str],
     timeout_s: float,
-    ssl_ctx: ssl.SSLContext | None = None,
+    *,
+    compression: str = "none",
+    cafile: str | None = None,
 ) -> HttpReply:
-    """POST `body` within `timeout_s`; never raises (except cancellation)."""
+    """POST `body` (gzip-compressed when `compression == "gzip"`) within `timeout_s`; never raises
+    (except cancellation)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     for attempt in (1, 2):
@@ -101,23 +98,32 @@ async def post(
         if remaining <= 0:
             return HttpReply(ExportResult.retryable("timeout"))
         try:
-            async with asyncio.timeout(remaining):
-                async with session.post(
-                    url, data=body, headers=headers, ssl=ssl_ctx if ssl_ctx is not None else True
-                ) as resp:
-                    data = await resp.read()
-                    result = classify_status(resp.status, resp.headers.get("Retry-After"))
-                    return HttpReply(result, resp.status, data, resp.headers.get("Content-Type", ""))
+            resp = await client.request(
+                "POST",
+                url,
+                headers=headers,
+                body=body,
+                timeout_s=remaining,
+                gzip=compression == "gzip",
+                cafile=cafile,
+                new_connection=attempt == 2,
+            )
         except TimeoutError:
             return HttpReply(ExportResult.retryable("timeout"))
-        except aiohttp.ClientConnectorCertificateError:
+        except TlsVerificationError:
             return HttpReply(ExportResult.permanent("tls certificate verification failed"))
-        except _STALE_CONNECTION_ERRORS as exc:
+        except InvalidRequestError as exc:
+            return HttpReply(ExportResult.permanent(f"invalid request ({exc})"))
+        except (StaleConnectionError, ConnectionClosedError) as exc:
             if attempt == 1:
-                continue
+                continue  # a connection that died during a freeze (or a reset): once more on a new one
             return HttpReply(ExportResult.retryable(f"connection error ({type(exc).__name__})"))
-        except (aiohttp.ClientError, OSError) as exc:
+        except ProtocolError as exc:
+            return HttpReply(ExportResult.retryable(f"invalid response ({exc})"))
+        except HttpClientError as exc:
             return HttpReply(ExportResult.retryable(f"connection error ({type(exc).__name__})"))
         except Exception as exc:
             return HttpReply(ExportResult.permanent(f"unexpected {type(exc).__name__}"))
+        result = classify_status(resp.status, resp.header("Retry-After"))
+        return HttpReply(result, resp.status, resp.body, resp.header("Content-Type"))
     return HttpReply(ExportResult.retryable("connection error"))

@@ -10,15 +10,16 @@ retry while those before it count as delivered. Status handling is the same as O
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from extension.config import HttpJsonSettings
 from extension.exporters import http_common
 from extension.exporters.base import KIND_RAW, OTEL_KINDS, ExportResult, Outcome, combine
 from extension.exporters.jsonify import dumps, log_dict, metric_dict, span_dict
 from extension.signals import Resource, Signals
+
+if TYPE_CHECKING:
+    from extension.http.client import HttpClient
 
 
 def chunks(signals: Signals, size: int, raw: bool) -> list[Signals]:
@@ -53,16 +54,23 @@ def render(part: Signals, resource: Resource, raw: bool) -> bytes:
 class HttpJsonExporter:
     """Contract: see `extension.exporters.base.Exporter`."""
 
-    def __init__(self, settings: HttpJsonSettings, name: str = "http_json") -> None:
+    def __init__(
+        self,
+        settings: HttpJsonSettings,
+        name: str = "http_json",
+        *,
+        proxy_for: http_common.ProxyFor | None = None,
+    ) -> None:
         self.name = name
         self.settings = settings
         self.raw = settings.format == "raw"
         self.accepts = frozenset({KIND_RAW}) if self.raw else OTEL_KINDS
-        self._session: aiohttp.ClientSession | None = None
+        self._http: HttpClient | None = None
+        self._proxy_for = proxy_for
 
     async def start(self) -> None:
-        if self._session is None:
-            self._session = http_common.new_session()
+        if self._http is None:
+            self._http = http_common.new_client(self._proxy_for)
 
     async def export(self, signals: Signals, resource: Resource, timeout_s: float) -> ExportResult:
         try:
@@ -71,19 +79,24 @@ class HttpJsonExporter:
             return ExportResult.permanent(f"http_json: unexpected {type(exc).__name__}")
 
     async def _export(self, signals: Signals, resource: Resource, timeout_s: float) -> ExportResult:
-        if self._session is None:
+        if self._http is None:
             await self.start()
-        assert self._session is not None
+        assert self._http is not None
         cfg = self.settings
         deadline = asyncio.get_running_loop().time() + min(timeout_s, cfg.timeout_ms / 1000.0)
         results: list[tuple[Signals, ExportResult]] = []
         parts = chunks(signals, cfg.max_batch, self.raw)
         for index, part in enumerate(parts):
-            data, headers = http_common.compress(render(part, resource, self.raw), cfg.compression)
-            headers["Content-Type"] = "application/json"
-            headers.update(cfg.headers)
+            headers = {"Content-Type": "application/json", **dict(cfg.headers)}
             remaining = deadline - asyncio.get_running_loop().time()
-            reply = await http_common.post(self._session, cfg.url, data, headers, remaining)
+            reply = await http_common.post(
+                self._http,
+                cfg.url,
+                render(part, resource, self.raw),
+                headers,
+                remaining,
+                compression=cfg.compression,
+            )
             results.append((part, reply.result))
             if reply.result.outcome is Outcome.RETRYABLE:
                 results.extend((rest, reply.result) for rest in parts[index + 1 :])
@@ -91,6 +104,6 @@ class HttpJsonExporter:
         return combine(results)
 
     async def shutdown(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        client, self._http = self._http, None
+        if client is not None:
+            await client.close()

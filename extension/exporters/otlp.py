@@ -1,20 +1,17 @@
-"""OTLP destination: traces, metrics and logs over `http/protobuf` (aiohttp) or `grpc` (grpc.aio).
+"""OTLP destination: traces, metrics and logs over `http/protobuf` or `grpc` (grpc.aio).
 
 Each signal has its own endpoint, protocol, headers, timeout, compression and CA certificate (the
 standard per-signal `OTEL_EXPORTER_OTLP_<SIGNAL>_*` variables, resolved in config.py). The three
 signals of one batch are sent concurrently and their results combined: when one signal fails,
-only that signal's records are kept for a retry. grpcio is optional in the layer, so it is
-imported only when a signal uses gRPC; without it those signals fail permanently with a clear
-reason while the others still go out.
+only that signal's records are kept for a retry. grpcio ships in every layer but is imported
+only when a signal uses gRPC (it costs far more to import than the HTTP client); should it be
+missing, those signals fail permanently with a clear reason while the others still go out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 from typing import TYPE_CHECKING
-
-import aiohttp
 
 from extension.config import OtlpSettings, OtlpSignalSettings
 from extension.exporters import http_common
@@ -24,6 +21,7 @@ from extension.signals import Resource, Signals
 
 if TYPE_CHECKING:
     from extension.exporters.otlp_grpc import GrpcTransport
+    from extension.http.client import HttpClient
 
 SIGNALS = ("traces", "metrics", "logs")
 _SIGNAL_OF_KIND = {KIND_SPANS: "traces", KIND_METRICS: "metrics", KIND_LOGS: "logs"}
@@ -62,7 +60,9 @@ def rejected_count(signal: str, body: bytes, content_type: str) -> tuple[int, st
 class OtlpExporter:
     """Contract: see `extension.exporters.base.Exporter`."""
 
-    def __init__(self, settings: OtlpSettings, name: str = "otlp") -> None:
+    def __init__(
+        self, settings: OtlpSettings, name: str = "otlp", *, proxy_for: http_common.ProxyFor | None = None
+    ) -> None:
         self.name = name
         self.settings = settings
         # A signal without an endpoint is not sent over OTLP; the destination never queues it.
@@ -70,8 +70,8 @@ class OtlpExporter:
         self.accepts = frozenset(
             kind for kind, signal in _SIGNAL_OF_KIND.items() if signal in self._per_signal
         )
-        self._session: aiohttp.ClientSession | None = None
-        self._ssl: dict[str, ssl.SSLContext | None] = {}
+        self._http: HttpClient | None = None
+        self._proxy_for = proxy_for
         self._grpc: GrpcTransport | None = None
         self._grpc_error: str | None = None
         self._started = False
@@ -80,11 +80,8 @@ class OtlpExporter:
         if self._started:
             return
         self._started = True
-        for cfg in self._per_signal.values():
-            if cfg.certificate and cfg.certificate not in self._ssl:
-                self._ssl[cfg.certificate] = http_common.ssl_context(cfg.certificate)
         if any(c.protocol == "http/protobuf" for c in self._per_signal.values()):
-            self._session = http_common.new_session()
+            self._http = http_common.new_client(self._proxy_for)
         if any(c.protocol == "grpc" for c in self._per_signal.values()):
             try:
                 from extension.exporters.otlp_grpc import GrpcTransport
@@ -136,22 +133,27 @@ class OtlpExporter:
     async def _post(
         self, signal: str, body: bytes, cfg: OtlpSignalSettings, timeout_s: float
     ) -> ExportResult:
-        if self._session is None:
-            return ExportResult.permanent("http session not started")
-        data, headers = http_common.compress(body, cfg.compression)
-        headers["Content-Type"] = "application/x-protobuf"
-        headers.update(cfg.headers)
-        ssl_ctx = self._ssl.get(cfg.certificate) if cfg.certificate else None
-        reply = await http_common.post(self._session, cfg.endpoint, data, headers, timeout_s, ssl_ctx)
+        if self._http is None:
+            return ExportResult.permanent("http client not started")
+        headers = {"Content-Type": "application/x-protobuf", **dict(cfg.headers)}
+        reply = await http_common.post(
+            self._http,
+            cfg.endpoint,
+            body,
+            headers,
+            timeout_s,
+            compression=cfg.compression,
+            cafile=cfg.certificate or None,
+        )
         if not reply.result.ok:
             return reply.result
         rejected, message = rejected_count(signal, reply.body, reply.content_type)
         return ExportResult.success(rejected=rejected, reason=message)
 
     async def shutdown(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        client, self._http = self._http, None
+        if client is not None:
+            await client.close()
         grpc, self._grpc = self._grpc, None
         if grpc is not None:
             await grpc.close()

@@ -1,4 +1,10 @@
-"""OTLP/gRPC transport on `grpc.aio` (imported only when a signal uses gRPC: grpcio is optional).
+"""OTLP/gRPC transport on `grpc.aio` (imported only when a signal uses gRPC: grpcio ships in the
+layer but costs far more to import than the HTTP client).
+
+Requests and responses cross the channel as bytes (no request serializer, no response
+deserializer): the request is the Export*ServiceRequest our encoder already serialized, and
+the response's `partial_success` is read by the wire decoder of `otlp_encode`, so this module
+never needs protobuf's generated types.
 
 Freezes break gRPC connections: while the environment is frozen the server or a NAT drops the
 TCP connection, and after the thaw the channel either reports TRANSIENT_FAILURE (and would wait
@@ -23,32 +29,16 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import grpc
 from grpc import aio
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from extension.config import OtlpSignalSettings
 from extension.exporters.base import ExportResult
+from extension.exporters.otlp_encode import partial_success
 
-#: gRPC method path and response type per signal (the collector services of opentelemetry-proto).
-METHODS: dict[str, tuple[str, Any]] = {
-    "traces": (
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        trace_service_pb2.ExportTraceServiceResponse,
-    ),
-    "metrics": (
-        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-        metrics_service_pb2.ExportMetricsServiceResponse,
-    ),
-    "logs": (
-        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-        logs_service_pb2.ExportLogsServiceResponse,
-    ),
-}
-_REJECTED_FIELD = {
-    "traces": "rejected_spans",
-    "metrics": "rejected_data_points",
-    "logs": "rejected_log_records",
+#: gRPC method path per signal (the collector services of opentelemetry-proto).
+METHODS: dict[str, str] = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 }
 
 #: Retryable status codes per the OTLP specification (RESOURCE_EXHAUSTED included: collectors
@@ -154,9 +144,8 @@ class GrpcTransport:
     def _call(self, key: ChannelKey, signal: str) -> Any:
         call = self._calls.get((key, signal))
         if call is None:
-            path, response_type = METHODS[signal]
             call = self._channel(key).unary_unary(
-                path, request_serializer=None, response_deserializer=response_type.FromString
+                METHODS[signal], request_serializer=None, response_deserializer=None
             )
             self._calls[(key, signal)] = call
         return call
@@ -187,10 +176,11 @@ class GrpcTransport:
         except Exception as exc:
             self._stale.add(key)
             return ExportResult.retryable(f"grpc error ({type(exc).__name__})")
-        rejected, message = 0, ""
-        if response.HasField("partial_success"):
-            rejected = int(getattr(response.partial_success, _REJECTED_FIELD[signal]))
-            message = str(response.partial_success.error_message)[:200]
+        try:
+            rejected, message = partial_success(bytes(response or b""))
+        except ValueError:  # not a protobuf message: the data was accepted all the same
+            rejected, message = 0, ""
+        message = message[:200]
         return ExportResult.success(rejected=rejected, reason=message)
 
     async def close(self) -> None:

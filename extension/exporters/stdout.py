@@ -2,7 +2,7 @@
 
 Lambda ships the extension's stdout to CloudWatch Logs, where EMF lines become metrics with no
 extra service or network call. The same lines come back to us as `extension` Telemetry API
-records: every line carries `SELF_JSON_KEY`, so the log processor recognises and skips them.
+records: every line starts with `SELF_JSON_PREFIX`, so the log processor recognises and skips them.
 
 EMF rules kept here (CloudWatch EMF specification): one JSON object per line; `_aws.Timestamp` in
 epoch ms; at most 100 metrics per directive and 100 values per metric array; at most 30
@@ -117,6 +117,7 @@ def emf_lines(measurements: Sequence[Measurement], resource: Resource, namespace
         while values:
             chunk = list(values)[:MAX_METRICS_PER_LINE]
             line: dict[str, Any] = {
+                SELF_JSON_KEY: "emf",  # first: our lines are recognised by their exact start
                 "_aws": {
                     "Timestamp": timestamp_ms,
                     "CloudWatchMetrics": [
@@ -127,7 +128,6 @@ def emf_lines(measurements: Sequence[Measurement], resource: Resource, namespace
                         }
                     ],
                 },
-                SELF_JSON_KEY: "emf",
             }
             line.update(props)
             line.update(dims)

@@ -1,7 +1,8 @@
 """Async client for the Extensions and Telemetry APIs (after the fast path registered us).
 
 `/event/next` is a long poll: no timeout, since the whole environment may be frozen while it
-waits. Every other call is bounded.
+waits. A kept-alive connection found closed before any answer (StaleConnectionError) is retried
+once on a new connection: the request was never answered, so nothing is lost or repeated.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
+from extension.http.client import HttpClient, StaleConnectionError
 from extension.lifecycle.registration import API_PREFIX
 
 
@@ -43,22 +43,22 @@ def parse_event(status: int, body: bytes) -> LifecycleEvent:
 
 class ExtensionsApiClient:
     def __init__(self, runtime_api: str, extension_id: str) -> None:
-        self._base = f"http://{runtime_api}"
-        self._id = extension_id
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
-        return self._session
+        self._url = f"http://{runtime_api}{API_PREFIX}/event/next"
+        self._headers = {"Lambda-Extension-Identifier": extension_id}
+        self._http: HttpClient | None = None
 
     async def next_event(self) -> LifecycleEvent:
-        async with self._http().get(
-            f"{self._base}{API_PREFIX}/event/next", headers={"Lambda-Extension-Identifier": self._id}
-        ) as resp:
-            return parse_event(resp.status, await resp.read())
+        if self._http is None:
+            self._http = HttpClient(max_connections=1)
+        try:
+            resp = await self._http.request("GET", self._url, headers=self._headers, timeout_s=None)
+        except StaleConnectionError:
+            resp = await self._http.request(
+                "GET", self._url, headers=self._headers, timeout_s=None, new_connection=True
+            )
+        return parse_event(resp.status, resp.body)
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        if self._http is not None:
+            client, self._http = self._http, None
+            await client.close()

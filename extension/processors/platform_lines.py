@@ -18,10 +18,6 @@ from extension.sources.telemetry_api.schema import (
 )
 
 
-def _ms(value: float | None) -> str:
-    return f"{value:.2f}"
-
-
 def start_line(rec: Start) -> str:
     return f"START RequestId: {rec.request_id or '-'} Version: {rec.version or '$LATEST'}"
 
@@ -30,46 +26,46 @@ def end_line(request_id: str | None) -> str:
     return f"END RequestId: {request_id or '-'}"
 
 
+def _fields(*pairs: tuple[str, object]) -> list[str]:
+    """`Label: value` for each pair with a value: Lambda leaves absent fields out of its lines."""
+    return [f"{label}: {value}" for label, value in pairs if value is not None and value != ""]
+
+
+def _duration(ms: float | None, digits: int = 2) -> str | None:
+    return None if ms is None else f"{ms:.{digits}f} ms"
+
+
+def _megabytes(mb: int | None) -> str | None:
+    return None if mb is None else f"{mb} MB"
+
+
 def report_line(rec: Report) -> str:
-    parts = [f"REPORT RequestId: {rec.request_id or '-'}"]
-    if rec.duration_ms is not None:
-        parts.append(f"Duration: {_ms(rec.duration_ms)} ms")
-    if rec.billed_duration_ms is not None:
-        parts.append(f"Billed Duration: {rec.billed_duration_ms:.0f} ms")
-    if rec.memory_size_mb is not None:
-        parts.append(f"Memory Size: {rec.memory_size_mb} MB")
-    if rec.max_memory_used_mb is not None:
-        parts.append(f"Max Memory Used: {rec.max_memory_used_mb} MB")
-    if rec.init_duration_ms is not None:
-        parts.append(f"Init Duration: {_ms(rec.init_duration_ms)} ms")
-    if rec.restore_duration_ms is not None:
-        parts.append(f"Restore Duration: {_ms(rec.restore_duration_ms)} ms")
-    if rec.status is not None and rec.status != "success":
-        parts.append(f"Status: {rec.status}")
-        if rec.error_type:
-            parts.append(f"Error Type: {rec.error_type}")
-    return "\t".join(parts)
+    failed = rec.status is not None and rec.status != "success"
+    fields = _fields(
+        ("Duration", _duration(rec.duration_ms)),
+        ("Billed Duration", _duration(rec.billed_duration_ms, 0)),
+        ("Memory Size", _megabytes(rec.memory_size_mb)),
+        ("Max Memory Used", _megabytes(rec.max_memory_used_mb)),
+        ("Init Duration", _duration(rec.init_duration_ms)),
+        ("Restore Duration", _duration(rec.restore_duration_ms)),
+        ("Status", rec.status if failed else None),
+        ("Error Type", rec.error_type if failed else None),
+    )
+    return "\t".join([f"REPORT RequestId: {rec.request_id or '-'}", *fields])
 
 
 def phase_start_line(kind: str, rec: InitStart) -> str:
-    parts = [f"{kind.upper()}_START"]
-    if rec.runtime_version:
-        parts.append(f"Runtime Version: {rec.runtime_version}")
-    if rec.runtime_version_arn:
-        parts.append(f"Runtime Version ARN: {rec.runtime_version_arn}")
-    return parts[0] + (" " + "\t".join(parts[1:]) if len(parts) > 1 else "")
+    fields = _fields(
+        ("Runtime Version", rec.runtime_version), ("Runtime Version ARN", rec.runtime_version_arn)
+    )
+    return f"{kind.upper()}_START" + (" " + "\t".join(fields) if fields else "")
 
 
 def phase_report_line(kind: str, rec: PhaseDone) -> str:
     label = "Init Duration" if kind == "init" else "Restore Duration"
-    parts = [f"{kind.upper()}_REPORT {label}: {_ms(rec.duration_ms or 0.0)} ms"]
-    if rec.phase:
-        parts.append(f"Phase: {rec.phase}")
-    if rec.status:
-        parts.append(f"Status: {rec.status}")
-    if rec.error_type:
-        parts.append(f"Error Type: {rec.error_type}")
-    return "\t".join(parts)
+    head = f"{kind.upper()}_REPORT {label}: {_duration(rec.duration_ms or 0.0)}"
+    fields = _fields(("Phase", rec.phase), ("Status", rec.status), ("Error Type", rec.error_type))
+    return "\t".join([head, *fields])
 
 
 def extension_line(rec: ExtensionState) -> str:

@@ -20,6 +20,7 @@ from extension.processors import emf, to_metrics
 from extension.processors import platform_lines as lines
 from extension.processors.function_spans import MAX_HELD_PER_INVOCATION, nest
 from extension.processors.invocations import MAX_OPEN_INVOCATIONS, Invocation, InvocationTable
+from extension.processors.outcome import TIMEOUT_ERROR_TYPE
 from extension.processors.phases import Phase, PhaseTracker
 from extension.processors.redaction import Redactor
 from extension.processors.to_logs import (
@@ -44,6 +45,7 @@ from extension.sources.telemetry_api.schema import (
     Start,
     Subscription,
     TelemetryEvent,
+    Tracing,
 )
 from extension.stats import Stats
 
@@ -57,6 +59,11 @@ _INIT_KINDS = {
     EventType.RESTORE_REPORT: "restore",
 }
 SUPPRESSED_INIT = ("_OTHER", "init did not report; it was re-run in the invoke phase")
+
+
+def _severity(status: str | None) -> int:
+    """A phase's closing platform line: INFO when it succeeded (or says nothing), else ERROR."""
+    return INFO if status in (None, "success") else ERROR
 
 
 class _Out:
@@ -99,8 +106,15 @@ class TelemetryProcessor:
         self._style = p.span_style
         self._base = {"faas.name": self._fn}
         self._table = InvocationTable(stats, max_open_invocations)
-        self._redactor = Redactor.from_settings(p.redact_defaults, p.redact_patterns)
-        self._redact = self._redactor.active
+        # The extension's own credentials are secrets the function may print (botocore does):
+        # redacted as exact values even with the default rules off.
+        own_secrets = (
+            settings.aws.secret_access_key,
+            settings.aws.session_token,
+            settings.aws.container_authorization_token,
+            settings.cache.token,
+        )
+        self._redactor = Redactor.from_settings(p.redact_defaults, p.redact_patterns, own_secrets)
         self._logs = LogMapper(p, stats)
         self._health = to_metrics.HealthMetrics(stats)
         self._phases = PhaseTracker(id_generator)
@@ -146,14 +160,15 @@ class TelemetryProcessor:
 
     def _log_event(self, ev: TelemetryEvent, source: str, now: int, out: _Out) -> None:
         record = ev.record
-        if is_self_record(record):
+        # Our own output comes back only in the extension stream: a function's line is never
+        # dropped as ours, whatever it says (it may be logged attacker input).
+        if ev.kind is EventType.EXTENSION and is_self_record(record):
             self._stats.add("filtered", 1, "self_log")
             return
         raw = ev.raw
-        if self._redact:
-            redacted = self._redactor.value(record)
-            if redacted is not record:
-                record, raw = redacted, {**raw, "record": redacted}
+        redacted = self._redactor.value(record)  # always: secrets can be registered at run time
+        if redacted is not record:
+            record, raw = redacted, {**raw, "record": redacted}
         if self._emf != "off" and source == "function":
             doc = emf.emf_document(record)
             if doc is not None:
@@ -178,8 +193,7 @@ class TelemetryProcessor:
         invocation's state (released at platform.start or with the invocation span)."""
         spans: list[SpanData] = []
         for span in signals.spans:
-            if self._redact:
-                span = self._redact_span(span)
+            span = self._redact_span(span)  # always: secrets can be registered at run time
             parent = span.parent_span_id
             inv = self._by_parent.get((span.trace_id, parent)) if parent and self._nesting else None
             if inv is None:
@@ -191,9 +205,7 @@ class TelemetryProcessor:
             else:
                 self._stats.add("function_spans_not_nested")
                 spans.append(span)
-        logs = signals.logs
-        if self._redact:
-            logs = tuple(self._redact_log(log) for log in logs)
+        logs = tuple(self._redact_log(log) for log in signals.logs)
         self._sync_redactions()
         return Signals(tuple(spans), logs, signals.metrics)
 
@@ -246,7 +258,7 @@ class TelemetryProcessor:
             return out.signals()
         self._shut_down = True
         timeout = reason == "timeout"
-        error_type = "Sandbox.Timedout" if timeout else "Runtime.Crash"
+        error_type = TIMEOUT_ERROR_TYPE if timeout else "Runtime.Crash"
         for inv in self._table.take_open():
             if inv.runtime_done is not None or inv.report is not None:
                 self._emit_invocation(inv, out, end_ns=now_ns)
@@ -313,38 +325,32 @@ class TelemetryProcessor:
             self._on_unknown(ev, t, now, out)
 
     def _on_start(self, rec: Start, t: int, now: int, out: _Out) -> None:
-        inv = self._open(rec.request_id)
+        inv = self._open(rec.request_id, rec.tracing)
         if inv is None:
             return
         inv.start, inv.start_ns = rec, t
-        inv.apply_tracing(rec.tracing)
-        self._index(inv)
         self._settle(inv, out)
         self._current = None if self._concurrent else inv
         if self._platform_logs:
             out.logs.append(platform_log(lines.start_line(rec), INFO, t, now, inv, inv.request_id))
 
     def _on_runtime_done(self, rec: RuntimeDone, t: int, now: int, out: _Out) -> None:
-        inv = self._open(rec.request_id)
+        inv = self._open(rec.request_id, rec.tracing)
         if inv is None:
             return
         inv.runtime_done, inv.runtime_done_ns = rec, t
-        inv.apply_tracing(rec.tracing)
-        self._index(inv)
         if self._metrics_on and not inv.counted:
             out.metrics.extend(to_metrics.runtime_done(rec, t, self._base))
         inv.counted = True
         if self._platform_logs:
-            sev = INFO if rec.status in (None, "success") else ERROR
+            sev = _severity(rec.status)
             out.logs.append(platform_log(lines.end_line(rec.request_id), sev, t, now, inv, inv.request_id))
 
     def _on_report(self, rec: Report, t: int, now: int, out: _Out) -> None:
-        inv = self._open(rec.request_id)
+        inv = self._open(rec.request_id, rec.tracing)
         if inv is None:
             return
         inv.report, inv.report_ns = rec, t
-        inv.apply_tracing(rec.tracing)
-        self._index(inv)
         if rec.init_duration_ms is not None:
             inv.coldstart = True
         if self._metrics_on:
@@ -360,18 +366,21 @@ class TelemetryProcessor:
         self._emit_invocation(inv, out)
         self._table.complete(inv)
         if self._platform_logs:
-            sev = INFO if rec.status in (None, "success") else ERROR
+            sev = _severity(rec.status)
             out.logs.append(platform_log(lines.report_line(rec), sev, t, now, inv, inv.request_id))
 
-    def _open(self, request_id: str | None) -> Invocation | None:
-        """The invocation a start/runtimeDone/report belongs to; None without a requestId, or
-        when it is already closed (a late event: counted, ignored)."""
+    def _open(self, request_id: str | None, tracing: Tracing | None) -> Invocation | None:
+        """The invocation a start/runtimeDone/report belongs to, with the event's trace context
+        applied; None without a requestId, or when it is already closed (a late event: counted,
+        ignored)."""
         if request_id is None:
             return None
         inv = self._table.get_or_create(request_id)
         if inv.done:
             self._stats.add("late_events", 1)
             return None
+        inv.apply_tracing(tracing)
+        self._index(inv)
         return inv
 
     def _on_phase(
@@ -400,7 +409,7 @@ class TelemetryProcessor:
         if kind == "init":
             self._init_duration_recorded = True
         if self._platform_logs:
-            sev = INFO if rec.status in (None, "success") else ERROR
+            sev = _severity(rec.status)
             out.logs.append(platform_log(lines.phase_report_line(kind, rec), sev, t, now, ph))
 
     def _on_unknown(self, ev: TelemetryEvent, t: int, now: int, out: _Out) -> None:

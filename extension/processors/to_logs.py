@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from extension.config import ProcessingSettings
-from extension.log import SELF_JSON_KEY, is_self_line
+from extension.log import is_self_line, is_self_object
 from extension.signals import AttrValue, LogData
 from extension.sources.telemetry_api.schema import parse_time_ns, split_text_line
 from extension.stats import Stats
@@ -79,14 +79,15 @@ def severity_of(level: object) -> tuple[int, str]:
 
 
 def is_self_record(record: object) -> bool:
-    """A line the extension itself wrote (it comes back as an `extension` record)."""
+    """A line the extension itself wrote. Only ask this of `extension` records: the function's
+    own stream is never ours, whatever its lines say."""
     if isinstance(record, str):
         return is_self_line(record)
     if not isinstance(record, dict):
         return False
     # JSON log format: the platform wraps our text lines as {"message": "[lambda-sidecar] ..."}
     message = record.get("message")
-    return SELF_JSON_KEY in record or (isinstance(message, str) and is_self_line(message))
+    return is_self_object(record) or (isinstance(message, str) and is_self_line(message))
 
 
 def min_severity(level_name: str) -> int:
@@ -99,6 +100,56 @@ def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
         if v is not None:
             return v
     return None
+
+
+#: What a record says of itself: (level, body, attributes, request id, timestamp ns).
+_Parsed = tuple[object, Any, dict[str, AttrValue], str | None, int | None]
+
+
+def _from_text(record: str, source: str) -> _Parsed:
+    """A runtime-format line, a line holding a JSON object, or free text (level from its first word)."""
+    text = record.rstrip("\r\n") if record.endswith("\n") else record
+    line = split_text_line(text)
+    if line is not None:
+        return (
+            line.level,
+            line.message,
+            {"log.source": source},
+            line.request_id,
+            parse_time_ns(line.timestamp),
+        )
+    if text.startswith("{") and text.endswith("}"):
+        try:
+            obj = json.loads(text)
+        except (ValueError, RecursionError):
+            obj = None
+        if isinstance(obj, dict):
+            return _from_object(obj, source)
+    m = _LEADING_LEVEL.match(text)
+    return (m.group(1) if m is not None else "INFO"), text, {"log.source": source}, None, None
+
+
+def _from_object(obj: dict[str, Any], source: str) -> _Parsed:
+    """A JSON record: its message is the body and its other fields attributes (Lambda's error
+    fields under OTel exception names); with no message field the object itself is the body."""
+    message = _first(obj, _MESSAGE_KEYS)
+    ts = _first(obj, _TIME_KEYS)
+    rid = next((v for k in _REQUEST_ID_KEYS if isinstance(v := obj.get(k), str) and v != "undefined"), None)
+    attrs: dict[str, AttrValue] = {}
+    body: Any
+    if message is None:
+        body = obj
+    else:
+        body = message
+        for k, v in obj.items():
+            if k in _CONSUMED:
+                continue
+            if k == "stackTrace" and isinstance(v, list):
+                attrs["exception.stacktrace"] = "\n".join(str(x) for x in v)
+            else:
+                attrs[_EXCEPTION_KEYS.get(k, k)] = v
+    attrs["log.source"] = source
+    return _first(obj, _LEVEL_KEYS), body, attrs, rid, parse_time_ns(ts) if ts is not None else None
 
 
 class LogMapper:
@@ -121,76 +172,14 @@ class LogMapper:
         current: Correlation | None,
     ) -> LogData | None:
         """`find(request_id)` resolves an invocation; `current` is used when the record names none."""
-        level: object
-        attrs: dict[str, AttrValue]
         if isinstance(record, str):
-            text = record.rstrip("\r\n") if record.endswith("\n") else record
-            line = split_text_line(text)
-            if line is not None:
-                level, ts_ns, rid, body = (
-                    line.level,
-                    parse_time_ns(line.timestamp),
-                    line.request_id,
-                    line.message,
-                )
-                attrs = {"log.source": source}
-            elif text.startswith("{") and text.endswith("}"):
-                try:
-                    obj = json.loads(text)
-                except (ValueError, RecursionError):
-                    obj = None
-                if not isinstance(obj, dict):
-                    return self._free_text(text, source, event_ns, observed_ns, current)
-                return self._json(obj, source, event_ns, observed_ns, find, current)
-            else:
-                return self._free_text(text, source, event_ns, observed_ns, current)
+            parsed = _from_text(record, source)
         elif isinstance(record, dict):
-            return self._json(record, source, event_ns, observed_ns, find, current)
+            parsed = _from_object(record, source)
         else:
             return None
+        level, body, attrs, rid, ts_ns = parsed
         return self._finish(level, body, attrs, rid, ts_ns, event_ns, observed_ns, find, current)
-
-    def _free_text(
-        self, text: str, source: str, event_ns: int | None, observed_ns: int, current: Correlation | None
-    ) -> LogData | None:
-        m = _LEADING_LEVEL.match(text)
-        level = m.group(1) if m is not None else "INFO"
-        return self._finish(
-            level, text, {"log.source": source}, None, None, event_ns, observed_ns, None, current
-        )
-
-    def _json(
-        self,
-        obj: dict[str, Any],
-        source: str,
-        event_ns: int | None,
-        observed_ns: int,
-        find: Finder | None,
-        current: Correlation | None,
-    ) -> LogData | None:
-        message = _first(obj, _MESSAGE_KEYS)
-        ts = _first(obj, _TIME_KEYS)
-        rid = next(
-            (v for k in _REQUEST_ID_KEYS if isinstance(v := obj.get(k), str) and v != "undefined"), None
-        )
-        attrs: dict[str, AttrValue] = {}
-        body: Any
-        if message is None:
-            body = obj  # no message field: the object itself is the record
-        else:
-            body = message
-            for k, v in obj.items():
-                if k in _CONSUMED:
-                    continue
-                if k == "stackTrace" and isinstance(v, list):
-                    attrs["exception.stacktrace"] = "\n".join(str(x) for x in v)
-                else:
-                    attrs[_EXCEPTION_KEYS.get(k, k)] = v
-        attrs["log.source"] = source
-        ts_ns = parse_time_ns(ts) if ts is not None else None
-        return self._finish(
-            _first(obj, _LEVEL_KEYS), body, attrs, rid, ts_ns, event_ns, observed_ns, find, current
-        )
 
     def _finish(
         self,

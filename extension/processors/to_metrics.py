@@ -9,13 +9,13 @@ is MiB). Attribute sets are tiny and bounded: never a request id on a metric.
 
 from __future__ import annotations
 
+from extension.processors.outcome import TIMEOUT_ERROR_TYPE, error_type_of
 from extension.signals import Attributes, Measurement, MetricKind
 from extension.sources.telemetry_api.schema import LogsDropped, PhaseDone, Report, RuntimeDone
 from extension.stats import Stats
 
 MIB = 1024 * 1024
 C, H, G = MetricKind.COUNTER, MetricKind.HISTOGRAM, MetricKind.GAUGE
-_ERROR_TYPE_BY_STATUS = {"timeout": "Sandbox.Timedout"}
 
 #: Stats counter name -> attribute key for its label (health metrics).
 _LABEL_KEYS = {
@@ -33,8 +33,8 @@ def _outcome(
     out: list[Measurement], status: str | None, error_type: str | None, t: int, base: Attributes
 ) -> None:
     out.append(Measurement("faas.invocations", C, 1, "{invocation}", t, base))
-    if status is not None and status != "success":
-        err = error_type or _ERROR_TYPE_BY_STATUS.get(status, status)
+    err = error_type_of(status, error_type)
+    if err is not None:
         out.append(Measurement("faas.errors", C, 1, "{error}", t, {**base, "error.type": err}))
         if status == "timeout":
             out.append(Measurement("faas.timeouts", C, 1, "{timeout}", t, base))
@@ -74,7 +74,7 @@ def report(rep: Report, t: int, base: Attributes, *, counted: bool) -> list[Meas
 def synthetic(reason_error_type: str, t: int, base: Attributes) -> list[Measurement]:
     """Outcome of an invocation that never reported (shutdown by timeout or crash)."""
     out: list[Measurement] = []
-    status = "timeout" if reason_error_type == "Sandbox.Timedout" else "error"
+    status = "timeout" if reason_error_type == TIMEOUT_ERROR_TYPE else "error"
     _outcome(out, status, reason_error_type, t, base)
     return out
 
@@ -93,8 +93,8 @@ def phase_report(
     if rec.duration_ms is not None:
         name = "faas.init_duration" if kind == "init" else "aws.lambda.restore_duration"
         out.append(Measurement(name, H, rec.duration_ms, "ms", t, attrs))
-    if rec.status is not None and rec.status != "success":
-        err = rec.error_type or error_type or _ERROR_TYPE_BY_STATUS.get(rec.status, rec.status)
+    err = error_type_of(rec.status, rec.error_type or error_type)
+    if err is not None:
         out.append(Measurement(f"aws.lambda.{kind}_errors", C, 1, "{error}", t, {**attrs, "error.type": err}))
     return out
 

@@ -10,8 +10,11 @@ because the Start event may be missing from a batch (as in a real timeout captur
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Protocol
 
 from extension.processors.invocations import Invocation
+from extension.processors.outcome import error_type_of
 from extension.processors.phases import Phase
 from extension.processors.xray import derived_id
 from extension.signals import AttrValue, SpanData, SpanEvent, SpanKind, SpanLink, StatusCode
@@ -19,7 +22,6 @@ from extension.sources.telemetry_api.schema import PhaseSpan
 
 MIB = 1024 * 1024
 _CHILD_SALT = b"lsc-child"
-_ERROR_TYPE_BY_STATUS = {"timeout": "Sandbox.Timedout"}
 
 
 def status_of(status: str | None, error_type: str | None) -> tuple[StatusCode, str | None]:
@@ -28,7 +30,7 @@ def status_of(status: str | None, error_type: str | None) -> tuple[StatusCode, s
         return (StatusCode.ERROR, error_type) if error_type else (StatusCode.UNSET, None)
     if status == "success":
         return StatusCode.OK, None
-    return StatusCode.ERROR, error_type or _ERROR_TYPE_BY_STATUS.get(status, status)
+    return StatusCode.ERROR, error_type_of(status, error_type)
 
 
 _MAX_DURATION_MS = 86_400_000.0  # a day: far above Lambda's 15 min, keeps garbage from overflowing
@@ -72,6 +74,31 @@ def _children(
     return spans, events
 
 
+class _Done(Protocol):
+    """What a phase's runtimeDone and report records share (RuntimeDone, Report, PhaseDone)."""
+
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def error_type(self) -> str | None: ...
+    @property
+    def spans(self) -> tuple[PhaseSpan, ...]: ...
+
+
+def _outcome(rd: _Done | None, rep: _Done | None) -> tuple[str | None, str | None]:
+    """(status, errorType): the report's when it has them, else the runtimeDone's."""
+    status = (rep.status if rep is not None else None) or (rd.status if rd is not None else None)
+    error_type = (rep.error_type if rep is not None else None) or (rd.error_type if rd is not None else None)
+    return status, error_type
+
+
+def _with_children(span: SpanData, rd: _Done | None, rep: _Done | None, style: str) -> list[SpanData]:
+    """`span` plus its children (or span events) from the `spans` lists of runtimeDone and report."""
+    entries = (rd.spans if rd is not None else ()) + (rep.spans if rep is not None else ())
+    children, events = _children(entries, span.trace_id, span.span_id, span.sampled, span.status, style)
+    return [replace(span, events=tuple(events)) if events else span, *children]
+
+
 def invocation_spans(
     inv: Invocation,
     function_name: str,
@@ -96,8 +123,7 @@ def invocation_spans(
     end = max(end, start)
 
     attrs: dict[str, AttrValue] = {"faas.invocation_id": inv.request_id, "faas.coldstart": inv.coldstart}
-    status_text = (rep.status if rep is not None else None) or (rd.status if rd is not None else None)
-    error_type = (rep.error_type if rep is not None else None) or (rd.error_type if rd is not None else None)
+    status_text, error_type = _outcome(rd, rep)
     code, err = status_of(status_text, error_type)
     message = ""
     if synthetic_error is not None:
@@ -126,8 +152,6 @@ def invocation_spans(
         if rep.restore_duration_ms is not None:
             attrs["aws.lambda.restore_duration_ms"] = rep.restore_duration_ms
 
-    entries = (rd.spans if rd is not None else ()) + (rep.spans if rep is not None else ())
-    children, events = _children(entries, inv.trace_id, inv.span_id, inv.sampled, code, style)
     parent = SpanData(
         trace_id=inv.trace_id,
         span_id=inv.span_id,
@@ -139,11 +163,10 @@ def invocation_spans(
         status=code,
         status_message=message,
         attributes=attrs,
-        events=tuple(events),
         links=links,
         sampled=inv.sampled,
     )
-    return [parent, *children]
+    return _with_children(parent, rd, rep, style)
 
 
 def _report_attributes(
@@ -176,8 +199,7 @@ def phase_spans(
     if start is None:
         start = end
     end = max(end, start)
-    status_text = (rep.status if rep is not None else None) or (rd.status if rd is not None else None)
-    error_type = (rep.error_type if rep is not None else None) or (rd.error_type if rd is not None else None)
+    status_text, error_type = _outcome(rd, rep)
     code, err = status_of(status_text, error_type)
     message = ""
     if forced_error is not None and code != StatusCode.OK:
@@ -199,8 +221,6 @@ def phase_spans(
             attrs["aws.lambda.runtime_version"] = ph.start.runtime_version
         if ph.start.instance_id:
             attrs["faas.instance"] = ph.start.instance_id
-    entries = (rd.spans if rd is not None else ()) + (rep.spans if rep is not None else ())
-    children, events = _children(entries, ph.trace_id, ph.span_id, ph.sampled, code, style)
     span = SpanData(
         trace_id=ph.trace_id,
         span_id=ph.span_id,
@@ -212,7 +232,6 @@ def phase_spans(
         status=code,
         status_message=message,
         attributes=attrs,
-        events=tuple(events),
         sampled=ph.sampled,
     )
-    return [span, *children]
+    return _with_children(span, rd, rep, style)

@@ -65,3 +65,19 @@ def test_import_times_parse_the_fast_path(built_layer: Path) -> None:
     fast = out["fast path (boot script --version)"]
     assert fast["modules"] > 0 and fast["total_ms"]["n"] == 1
     assert fast["top_cumulative_ms"] and all(m["cumulative_ms"] >= 0 for m in fast["top_cumulative_ms"])
+
+
+def test_managed_instances_pieces_run(built_layer: Path) -> None:
+    """bench/managed.py with minimal sizes: concurrent invokes in the real mode, every
+    configuration measured; nothing is asserted about speed or about records lost to a flood."""
+    from bench.managed import memory, throughput
+
+    mem = memory(quick=True, invokes=6, concurrency=2)
+    assert mem["errors"] == 0 and mem["invokes"] == 6 and mem["rss_final_mb"] > 0
+    assert mem["extension_exit"] == {"code": 0, "before_deadline": True}
+    tp = throughput(quick=True, sustained=2, concurrency=2)
+    rows = {(r["who"], r["kind"]) for r in tp["sustained"]}
+    assert rows == {(who, kind) for who in ("sidecar", "none") for kind in ("text", "json")}
+    assert all(r["statuses"] == ["success"] for r in tp["sustained"])
+    # Whatever a flood costs, it is the platform's drop (announced), never the extension's.
+    assert all(r["lost"] <= r["logs_dropped_records"] for r in tp["sustained"])

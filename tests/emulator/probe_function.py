@@ -55,7 +55,13 @@ def wait_for_peers(barrier):
 
 
 def handler(event, context):
+    if event.get("split_line"):  # half a line, then the peers meet, then the rest of the line
+        first, rest = event["split_line"]
+        sys.stdout.write(first)
+        sys.stdout.flush()
     peers = wait_for_peers(event["barrier"]) if event.get("barrier") else None
+    if event.get("split_line"):
+        print(rest, flush=True)
     for line in event.get("print", []):
         print(line)
     for message in event.get("log", []):

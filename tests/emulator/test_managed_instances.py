@@ -71,6 +71,21 @@ def test_concurrent_invocations_share_one_environment(layout: Layout) -> None:
     assert len(record["events"]) == 1  # SHUTDOWN only: no INVOKE event ever
 
 
+def test_each_worker_writes_whole_lines(layout: Layout) -> None:
+    """Every worker starts a line, then all meet, then each ends its line: on one shared stdout
+    the halves would interleave; each worker's own output stream keeps every line whole."""
+    meet = barrier(layout.root / "split", 3)
+    events = [{**meet, "split_line": [f"start-{n} ", f"end-{n}"]} for n in range(3)]
+    with LambdaEnvironment(**layout.kwargs(managed_instances=True, concurrency=3, timeout_s=30)) as env:
+        results = env.invoke_all(events)
+        lines = [line for source, line in env.output_lines if source == "function"]
+    assert [r.status for r in results] == ["success"] * 3
+    assert [r.response["peers"] for r in results] == [3, 3, 3]
+    assert sorted(line for line in lines if "start-" in line or "end-" in line) == [
+        f"start-{n} end-{n}" for n in range(3)
+    ]
+
+
 def test_no_more_than_concurrency_invocations_in_flight(layout: Layout) -> None:
     # The barrier asks for 3 but at most 2 may be in flight: each waits out its short timeout.
     crowd = barrier(layout.root / "crowd", 3, timeout=0.5, leave=True)

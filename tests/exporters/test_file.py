@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
+from extension.exporters.base import Outcome
 from extension.exporters.file import FileExporter
 from extension.signals import Signals
 from tests.exporters import samples
@@ -61,3 +64,27 @@ async def test_unwritable_path_is_retryable(tmp_path: Path) -> None:
     exporter = FileExporter(str(tmp_path / "missing" / "out.jsonl"), 1 << 20)
     result = await exporter.export(Signals(logs=(samples.log(0),)), samples.RESOURCE, 1.0)
     assert result.outcome.value == "retryable"
+
+
+async def test_the_file_is_created_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """It holds the function's logs: 0600, whatever the umask allows more (issue 18 item 6)."""
+    path = tmp_path / "out.jsonl"
+    old_umask = os.umask(0o022)
+    try:
+        result = await FileExporter(str(path), 1 << 20).export(samples.signals(), samples.RESOURCE, 1.0)
+    finally:
+        os.umask(old_umask)
+    assert result.ok
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_a_symbolic_link_at_the_path_is_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "victim.txt"
+    target.write_text("precious\n")
+    path = tmp_path / "out.jsonl"
+    path.symlink_to(target)
+    exporter = FileExporter(str(path), 1 << 20)
+    result = await exporter.export(samples.signals(), samples.RESOURCE, 1.0)
+    assert result.outcome is Outcome.PERMANENT and "symbolic link" in result.reason
+    assert target.read_text() == "precious\n"
+    assert path.is_symlink()

@@ -68,10 +68,13 @@ def test_error_timeout_and_crash_are_error_spans(built_layer: Path, tmp_path: Pa
     with OtlpHttpReceiver() as rx:
         env = sidecar_env(rx.endpoint, tmp_path)
         task = make_task(tmp_path)
-        with LambdaEnvironment(built_layer, task, "app.handler", env=env, timeout_s=1.0) as lam:
+        # The timeout covers the extension's start-up on the first invoke too (Lambda counts the
+        # whole invoke phase), so it is far above any start-up on a loaded machine; only the
+        # `sleep` invoke outlasts it.
+        with LambdaEnvironment(built_layer, task, "app.handler", env=env, timeout_s=6.0) as lam:
             ok = lam.invoke({"n": 1})
             err = lam.invoke({"n": 2, "fail": True})
-            slow = lam.invoke({"n": 3, "sleep": 3})
+            slow = lam.invoke({"n": 3, "sleep": 8})
             crash = lam.invoke({"n": 4, "crash": True})
             after = lam.invoke({"n": 5})
             lam.spindown()
@@ -168,12 +171,11 @@ def test_fan_out_to_every_destination_at_once(built_layer: Path, tmp_path: Path)
         assert all(e["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LambdaSidecar" for e in emf)
 
 
-def test_otlp_grpc_delivers_all_three_signals(built_layer_grpc: Path, tmp_path: Path) -> None:
+def test_otlp_grpc_delivers_all_three_signals(built_layer: Path, tmp_path: Path) -> None:
+    """OTEL_EXPORTER_OTLP_PROTOCOL=grpc works with the default layer (no special build)."""
     with OtlpGrpcReceiver() as rx:
         env = sidecar_env(rx.endpoint, tmp_path, OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
-        with LambdaEnvironment(
-            built_layer_grpc, make_task(tmp_path), "app.handler", env=env, freeze=True
-        ) as lam:
+        with LambdaEnvironment(built_layer, make_task(tmp_path), "app.handler", env=env, freeze=True) as lam:
             ids = [lam.invoke({"n": n}).request_id for n in range(3)]
             lam.spindown()
     assert set(ids) <= set(invocation_spans(rx.spans()))

@@ -36,13 +36,14 @@ def test_build_info_names_the_target(layer: BuiltLayer) -> None:
     assert layer.info["version"] == project["version"]
     assert layer.info["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert layer.info["arch"] == {"aarch64": "arm64"}.get(platform.machine(), platform.machine())
-    assert layer.info["grpc"] == "false"
-    assert "aiohttp==" in layer.info["packages"]
+    assert layer.info["grpc"] == "true"
+    for package in ("httptools==", "grpcio=="):
+        assert package in layer.info["packages"], package
+    assert "aiohttp==" not in layer.info["packages"], "aiohttp serves the emulator and tests only"
     # OTLP is encoded without protobuf (extension/exporters/protowire.py), but the OTLP receiver
     # decodes the function's own telemetry with it (loaded at the first intake request only)
     assert "protobuf==" in layer.info["packages"]
     assert "opentelemetry_proto==" in layer.info["packages"]
-    assert "httptools==" in layer.info["packages"]
     assert len(layer.info["inputs"]) == 64
 
 
@@ -53,7 +54,7 @@ def test_private_folder_has_our_package_and_boot_scripts_but_not_the_emulator(la
     assert (layer.private / "instrument").stat().st_mode & 0o111
     assert (layer.private / "function" / "lambda_sidecar_handler.py").is_file()
     assert not (layer.private / "emulator").exists()
-    assert not (layer.private / "grpc").exists()
+    assert (layer.private / "grpc" / "aio").is_dir(), "OTLP/gRPC works with the default layer"
 
 
 def test_no_tests_stubs_sources_or_install_records(layer: BuiltLayer) -> None:
@@ -98,7 +99,7 @@ def test_bytecode_is_for_the_target_only_and_covers_every_module(layer: BuiltLay
 
 def test_native_modules_are_for_the_target_architecture(layer: BuiltLayer) -> None:
     native = sorted(layer.private.rglob("*.so"))
-    assert native, "expected compiled dependencies (aiohttp, multidict)"
+    assert native, "expected compiled dependencies (httptools, grpcio)"
     for path in native:
         header = path.read_bytes()[:20]
         assert header[:4] == b"\x7fELF"
@@ -107,11 +108,7 @@ def test_native_modules_are_for_the_target_architecture(layer: BuiltLayer) -> No
 
 
 def test_native_modules_load_after_debug_stripping(layer: BuiltLayer) -> None:
-    code = (
-        "import aiohttp._http_parser, aiohttp._http_writer, multidict._multidict, yarl._quoting_c,"
-        " frozenlist._frozenlist, propcache._helpers_c, httptools.parser.parser;"
-        "print('loaded')"
-    )
+    code = "import httptools.parser.parser, httptools.parser.url_parser, grpc._cython.cygrpc;print('loaded')"
     env = {"PATH": os.environ.get("PATH", "")}
     setup = f"import sys; sys.path.insert(0, {str(layer.private)!r}); "
     out = subprocess.run(

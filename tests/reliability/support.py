@@ -121,7 +121,7 @@ def listener_port(lam: LambdaEnvironment) -> int:
 def listener_path(lam: LambdaEnvironment) -> str:
     """The secret path the extension subscribed its listener under (only Lambda, here the
     emulator, learns it; the listener answers every other path 404)."""
-    url = lam.sandbox.hub.subscribers()[EXTENSION].sub.url
+    url = lam.sandbox.env.hub.subscribers()[EXTENSION].subscription.url
     assert url is not None, "the extension subscribed without an HTTP destination"
     return urlsplit(url).path
 

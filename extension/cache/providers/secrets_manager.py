@@ -6,7 +6,8 @@ from typing import Any
 
 from extension.cache.aws import AwsClient, region_from_arn
 from extension.cache.errors import UpstreamError, UpstreamUnreachable
-from extension.cache.providers.base import SECRETS, CacheKey, Payload, chunks, iso_ms
+from extension.cache.providers.base import SECRETS, CacheKey, Payload, iso_ms
+from extension.cache.providers.batching import Results, batch_then_each, settle_items
 from extension.log import get_logger
 
 BATCH_SIZE = 20  # BatchGetSecretValue's maximum SecretIdList length
@@ -72,28 +73,17 @@ class SecretsManagerProvider:
         stages = (doc.get("VersionIdsToStages") or {}).get(previous.version)
         return isinstance(stages, list) and (key.label or "AWSCURRENT") in stages
 
-    async def fetch_batch(self, keys: list[CacheKey]) -> dict[CacheKey, Payload | UpstreamError]:
+    async def fetch_batch(self, keys: list[CacheKey]) -> Results:
         """Current versions of many secrets with BatchGetSecretValue (20 per call, per region).
         Keys the batch could not settle are fetched one by one."""
-        results: dict[CacheKey, Payload | UpstreamError] = {}
         by_region: dict[str | None, list[CacheKey]] = {}
         for key in keys:
             by_region.setdefault(region_from_arn(key.name), []).append(key)
-        for region, group in by_region.items():
-            for part in chunks(group, BATCH_SIZE):
-                if self.batch_enabled and len(part) > 1:
-                    await self._batch(part, region, results)
-        for key in keys:
-            if key not in results:
-                try:
-                    results[key] = await self.fetch(key, None)
-                except UpstreamError as err:
-                    results[key] = err
-        return results
+        return await batch_then_each(keys, by_region, BATCH_SIZE, self._batch, self.fetch)
 
-    async def _batch(
-        self, part: list[CacheKey], region: str | None, results: dict[CacheKey, Payload | UpstreamError]
-    ) -> None:
+    async def _batch(self, part: list[CacheKey], region: str | None, results: Results) -> None:
+        if not self.batch_enabled:
+            return
         try:
             doc = await self._call("BatchGetSecretValue", {"SecretIdList": [k.name for k in part]}, region)
         except UpstreamError as err:
@@ -102,15 +92,7 @@ class SecretsManagerProvider:
                 _log.info("BatchGetSecretValue not usable (%s); prefetching one by one", err.code)
             return
         wanted = {k.name: k for k in part}
-        for item in doc.get("SecretValues") or []:
-            if not isinstance(item, dict):
-                continue
-            key = wanted.get(item.get("ARN", "")) or wanted.get(item.get("Name", ""))
-            if key is not None:
-                try:
-                    results[key] = shape_secret(item)
-                except UpstreamError as err:
-                    results[key] = err
+        settle_items(doc.get("SecretValues") or [], wanted, ("ARN", "Name"), shape_secret, results)
         for error in doc.get("Errors") or []:
             key = wanted.get(error.get("SecretId", "")) if isinstance(error, dict) else None
             if (

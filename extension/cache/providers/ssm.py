@@ -6,7 +6,8 @@ from typing import Any
 
 from extension.cache.aws import AwsClient, region_from_arn
 from extension.cache.errors import UpstreamError, UpstreamUnreachable
-from extension.cache.providers.base import SSM, CacheKey, Payload, chunks, iso_ms
+from extension.cache.providers.base import SSM, CacheKey, Payload, iso_ms
+from extension.cache.providers.batching import Results, batch_then_each, settle_items
 
 BATCH_SIZE = 10  # GetParameters' maximum Names length
 REFERENCE_PREFIX = "/aws/reference/"  # e.g. /aws/reference/secretsmanager/NAME: passed through to SSM
@@ -58,33 +59,17 @@ class SsmProvider:
         doc = await self._call("GetParameter", payload, region_from_arn(key.name))
         return shape_parameter(doc.get("Parameter") or {})
 
-    async def fetch_batch(self, keys: list[CacheKey]) -> dict[CacheKey, Payload | UpstreamError]:
+    async def fetch_batch(self, keys: list[CacheKey]) -> Results:
         """Unversioned parameters with GetParameters (10 names per call, grouped by region and
         withDecryption); references and anything the batch did not settle go one by one."""
-        results: dict[CacheKey, Payload | UpstreamError] = {}
         groups: dict[tuple[str | None, bool], list[CacheKey]] = {}
         for key in keys:
             if not key.version and not key.label and not key.name.startswith(REFERENCE_PREFIX):
                 groups.setdefault((region_from_arn(key.name), key.decrypt), []).append(key)
-        for (region, decrypt), group in groups.items():
-            for part in chunks(group, BATCH_SIZE):
-                if len(part) > 1:
-                    await self._batch(part, region, decrypt, results)
-        for key in keys:
-            if key not in results:
-                try:
-                    results[key] = await self.fetch(key, None)
-                except UpstreamError as err:
-                    results[key] = err
-        return results
+        return await batch_then_each(keys, groups, BATCH_SIZE, self._batch, self.fetch)
 
-    async def _batch(
-        self,
-        part: list[CacheKey],
-        region: str | None,
-        decrypt: bool,
-        results: dict[CacheKey, Payload | UpstreamError],
-    ) -> None:
+    async def _batch(self, part: list[CacheKey], group: tuple[str | None, bool], results: Results) -> None:
+        region, decrypt = group
         try:
             doc = await self._call(
                 "GetParameters", {"Names": [k.name for k in part], "WithDecryption": decrypt}, region
@@ -92,15 +77,7 @@ class SsmProvider:
         except UpstreamError:
             return  # the one-by-one pass reports each key's own error
         wanted = {k.name: k for k in part}
-        for param in doc.get("Parameters") or []:
-            if not isinstance(param, dict):
-                continue
-            key = wanted.get(param.get("Name", "")) or wanted.get(param.get("ARN", ""))
-            if key is not None:
-                try:
-                    results[key] = shape_parameter(param)
-                except UpstreamError as err:
-                    results[key] = err
+        settle_items(doc.get("Parameters") or [], wanted, ("Name", "ARN"), shape_parameter, results)
         for name in doc.get("InvalidParameters") or []:
             key = wanted.get(name) if isinstance(name, str) else None
             if key is not None and key not in results:

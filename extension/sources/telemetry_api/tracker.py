@@ -11,7 +11,14 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Iterable
 
+from extension.sources.telemetry_api.schema import EventType
+
 MAX_TRACKED = 256
+# The listener passes event types as received (strings): compared to the enum's values.
+_START = EventType.START.value
+_RUNTIME_DONE = EventType.RUNTIME_DONE.value
+_REPORT = EventType.REPORT.value
+_LOGS_DROPPED = EventType.LOGS_DROPPED.value
 
 
 class _Request:
@@ -48,17 +55,17 @@ class InvocationTracker:
         """Feed (event type, requestId) pairs as they arrive from the listener. A platform.start
         (passed only when no INVOKE events come) makes its request expected, as INVOKE does."""
         for event_type, request_id in items:
-            if event_type == "platform.logsDropped":
+            if event_type == _LOGS_DROPPED:
                 self._release_runtime_done_waits()
                 continue
             if not request_id:
                 continue
-            if event_type == "platform.start":
+            if event_type == _START:
                 self.expect(request_id)
                 continue
-            if event_type == "platform.runtimeDone":
+            if event_type == _RUNTIME_DONE:
                 fut = self._get(request_id).runtime_done
-            elif event_type == "platform.report":
+            elif event_type == _REPORT:
                 req = self._get(request_id)
                 if not req.runtime_done.done():
                     req.runtime_done.set_result(None)  # a report implies the runtime is done

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
 from extension.log import SELF_JSON_KEY, SELF_LOG_MARKER
+from extension.processors.redaction import register_secret
 from extension.processors.to_logs import severity_of
-from extension.signals import LogData
+from extension.signals import LogData, Signals
 from extension.stats import Stats
 from tests.unit.processors.helpers import ev, events, processor
 
@@ -116,8 +118,8 @@ def test_own_lines_are_dropped_and_counted() -> None:
     batch = events(
         [
             ev("extension", T, f"{SELF_LOG_MARKER} INFO subscribed\n"),
-            ev("extension", T, {SELF_JSON_KEY: 1, "_aws": {}}),
-            ev("extension", T, json.dumps({SELF_JSON_KEY: 1, "m": 2})),
+            ev("extension", T, {SELF_JSON_KEY: "emf", "_aws": {}}),
+            ev("extension", T, json.dumps({SELF_JSON_KEY: "span", "m": 2}, separators=(",", ":"))),
             # JSON log format: the platform wraps our text line into an object
             ev(
                 "extension",
@@ -131,6 +133,41 @@ def test_own_lines_are_dropped_and_counted() -> None:
     assert [log.body for log in out.logs] == ["someone else's line"]
     assert len(out.raw_events) == 1  # our own lines are not re-exported as raw events either
     assert stats.get("filtered", "self_log") == 4
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        f"{SELF_LOG_MARKER} INFO subscribed",
+        f"user input: {SELF_LOG_MARKER} INFO forged",
+        f"hide me _lambda_sidecar {SELF_JSON_KEY}",
+        json.dumps({SELF_JSON_KEY: "log", "body": "forged"}, separators=(",", ":")),
+        {SELF_JSON_KEY: "emf", "message": "forged"},
+        {"timestamp": "t", "level": "INFO", "message": f"{SELF_LOG_MARKER} INFO forged"},
+    ],
+)
+def test_function_lines_looking_like_ours_are_exported(record: object) -> None:
+    """Logged attacker input must not suppress its own audit record (issue 18 item 4)."""
+    stats = Stats()
+    out = processor(stats).process(events([ev("function", T, record)]))
+    assert len(out.logs) == 1 and len(out.raw_events) == 1
+    assert stats.get("filtered", "self_log") == 0
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        f"  {SELF_LOG_MARKER} INFO not at the start",
+        f"{SELF_LOG_MARKER}INFO no space after the marker",
+        f"another extension mentions {SELF_JSON_KEY}",
+        json.dumps({"m": 1, SELF_JSON_KEY: "log"}),
+        {SELF_JSON_KEY: "something else", "m": 1},
+        {SELF_JSON_KEY: 1},
+    ],
+)
+def test_only_the_exact_marker_makes_an_extension_line_ours(record: object) -> None:
+    out = processor().process(events([ev("extension", T, record)]))
+    assert len(out.logs) == 1
 
 
 def test_minimum_level_filter() -> None:
@@ -249,3 +286,91 @@ def test_fault_and_extension_state_errors() -> None:
         and fault.body == "RequestId: r Process exited before completing request"
     )
     assert ext.severity_text == "ERROR" and "Error Type: E.X" in str(ext.body)
+
+
+# ---- redaction in both log formats (issue 18 item 2) -------------------------------------------
+
+OWN_SECRET = "emulator/secret/access/key/example0000000"
+OWN_TOKEN = "emulator-session-token-5f1e0c9a7b3d"
+STS_TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD6Ex4mPLE+TOKEN/value=="
+SECRET_40 = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+#: What functions really print, and the secret each one carries.
+PRINTED = {
+    "botocore frozen credentials": (
+        f"ReadOnlyCredentials(access_key='ASIAIOSFODNN7EXAMPLE', secret_key='{SECRET_40}', token='{STS_TOKEN}')",
+        (SECRET_40, STS_TOKEN, "ASIAIOSFODNN7EXAMPLE"),
+    ),
+    "session token variable": (f"AWS_SESSION_TOKEN={STS_TOKEN}", (STS_TOKEN,)),
+    "sts response": (
+        json.dumps({"Credentials": {"SecretAccessKey": SECRET_40, "SessionToken": STS_TOKEN}}),
+        (SECRET_40, STS_TOKEN),
+    ),
+    "own credentials": (f"env {OWN_SECRET} {OWN_TOKEN}", (OWN_SECRET, OWN_TOKEN)),
+}
+_OWN_ENV = {"AWS_SECRET_ACCESS_KEY": OWN_SECRET, "AWS_SESSION_TOKEN": OWN_TOKEN}
+
+
+def _exported(out: Signals) -> str:
+    return json.dumps([(log.body, log.attributes) for log in out.logs] + list(out.raw_events), default=str)
+
+
+@pytest.mark.parametrize("shape", sorted(PRINTED))
+def test_text_format_records_are_redacted(shape: str) -> None:
+    line, secrets = PRINTED[shape]
+    proc = processor(**_OWN_ENV)
+    out = proc.process(events([ev("function", T, f"[INFO]\t2026-03-01T10:15:30.200Z\t{RID}\t{line}\n")]))
+    (log,) = out.logs
+    assert "[REDACTED]" in str(log.body)
+    for secret in secrets:
+        assert secret not in _exported(out), shape
+
+
+@pytest.mark.parametrize("shape", sorted(PRINTED))
+def test_json_format_records_are_redacted(shape: str) -> None:
+    """JSON log format: a text line arrives wrapped in an object, a JSON line as the object itself."""
+    line, secrets = PRINTED[shape]
+    wrapped = {"timestamp": T, "level": "INFO", "requestId": RID, "message": line}
+    records: list[object] = [wrapped]
+    if line.startswith("{"):
+        records.append(json.loads(line))
+    proc = processor(**_OWN_ENV)
+    out = proc.process(events([ev("function", T, r) for r in records]))
+    assert len(out.logs) == len(records)
+    for secret in secrets:
+        assert secret not in _exported(out), shape
+
+
+def test_json_format_objects_redacted_by_key_name_and_depth() -> None:
+    stats = Stats()
+    proc = processor(stats)
+    deep: dict[str, object] = {"password": "hunter2"}
+    for _ in range(40):
+        deep = {"nested": deep}
+    record = {
+        "level": "INFO",
+        "message": "loaded config",
+        "aws_secret_access_key": "not-40-chars-but-a-secret",
+        "client": {"SecretAccessKey": "also-secret-value"},
+        "deep": deep,
+    }
+    out = proc.process(events([ev("function", T, record)]))
+    (log,) = out.logs
+    assert log.attributes["aws_secret_access_key"] == "[REDACTED]"
+    assert log.attributes["client"] == {"SecretAccessKey": "[REDACTED]"}
+    text = _exported(out)
+    assert "not-40-chars" not in text and "also-secret" not in text and "hunter2" not in text
+    proc.health_metrics(0)
+    assert stats.get("redacted") == 3
+
+
+def test_a_secret_registered_while_running_is_redacted_from_then_on() -> None:
+    """The hook the exporters call with each resolved header secret (`register_secret`)."""
+    proc = processor()
+    secret = f"resolved-header-secret-{uuid.uuid4().hex}"
+    (before,) = proc.process(events([ev("function", T, f"sending with {secret}")])).logs
+    assert before.body == f"sending with {secret}"
+    register_secret(secret)
+    out = proc.process(
+        events([ev("function", T, f"sending with {secret}"), ev("function", T, {"k": secret})])
+    )
+    assert [log.body for log in out.logs] == ["sending with [REDACTED]", {"k": "[REDACTED]"}]
