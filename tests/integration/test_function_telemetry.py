@@ -361,7 +361,7 @@ GRPC_INSTRUMENTED = (
 
 
 def test_function_telemetry_over_grpc_nests_and_malformed_is_invalid_argument(
-    built_layer_grpc: Path, tmp_path: Path
+    built_layer: Path, tmp_path: Path
 ) -> None:
     import grpc
 
@@ -370,7 +370,7 @@ def test_function_telemetry_over_grpc_nests_and_malformed_is_invalid_argument(
     with OtlpHttpReceiver() as rx:
         env = sidecar_env(rx.endpoint, tmp_path, SIDECAR_RECEIVER_GRPC_PORT=str(grpc_port))
         task = make_task(tmp_path, GRPC_INSTRUMENTED)
-        with LambdaEnvironment(built_layer_grpc, task, "app.handler", env=env, timeout_s=10) as lam:
+        with LambdaEnvironment(built_layer, task, "app.handler", env=env, timeout_s=10) as lam:
             results = [lam.invoke({"n": n}) for n in range(2)]
             assert [r.status for r in results] == ["success"] * 2, [r.response for r in results]
             with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
