@@ -80,6 +80,11 @@ def run(boot: Boot) -> int:
         return asyncio.run(_run(boot))
     except Exception:
         log.exception("lambda-sidecar failed to start; continuing idle (no telemetry, no cache)")
+        # Nobody serves the receiver's ports any more: refuse the function's exports at once
+        # rather than let them wait in the backlog until the SDK's timeout.
+        for sock in (boot.receiver_sock, boot.receiver_grpc_sock):
+            if sock is not None:
+                sock.close()
         return asyncio.run(_idle(boot))
 
 

@@ -204,3 +204,35 @@ async def test_grpc_front_without_grpcio_closes_and_counts(monkeypatch: pytest.M
         assert stats.get("receiver_rejected", "grpc_unavailable") == 1
     finally:
         await front.shutdown()
+
+
+def test_a_failed_start_closes_the_receiver_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The idle fallback serves nothing: the function's exports are refused at once, not left
+    waiting in the backlog until its SDK times out."""
+    from extension import app
+    from extension.cache.sockets import BoundSockets
+    from extension.config import from_env
+    from extension.lifecycle.registration import Registration
+
+    async def broken(boot: app.Boot) -> int:
+        raise RuntimeError("a bug of ours")
+
+    async def idle(boot: app.Boot) -> int:
+        return 0
+
+    monkeypatch.setattr(app, "_run", broken)
+    monkeypatch.setattr(app, "_idle", idle)
+    http_sock, grpc_sock = _socket(), _socket()
+    boot = app.Boot(
+        settings=from_env({}),
+        registration=Registration("id", "fn", "$LATEST", "app.handler", None),
+        runtime_api="127.0.0.1:1",
+        telemetry_sock=None,
+        cache_sockets=BoundSockets(),
+        started_monotonic=0.0,
+        register_ms=0.0,
+        receiver_sock=http_sock,
+        receiver_grpc_sock=grpc_sock,
+    )
+    assert app.run(boot) == 0
+    assert http_sock.fileno() == -1 and grpc_sock.fileno() == -1
