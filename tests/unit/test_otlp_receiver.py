@@ -236,3 +236,28 @@ def test_a_failed_start_closes_the_receiver_ports(monkeypatch: pytest.MonkeyPatc
     )
     assert app.run(boot) == 0
     assert http_sock.fileno() == -1 and grpc_sock.fileno() == -1
+
+
+async def test_refusals_carry_a_google_rpc_status_in_the_request_encoding(receiver: Running) -> None:
+    from google.protobuf.descriptor_pb2 import DescriptorProto, FieldDescriptorProto, FileDescriptorProto
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from google.protobuf.message_factory import GetMessageClass
+
+    # google.rpc.Status (code = 1, message = 2), declared here so the test needs no extra package
+    pool = DescriptorPool()
+    status_proto = DescriptorProto(
+        name="Status",
+        field=[
+            FieldDescriptorProto(name="code", number=1, type=FieldDescriptorProto.TYPE_INT32, label=1),
+            FieldDescriptorProto(name="message", number=2, type=FieldDescriptorProto.TYPE_STRING, label=1),
+        ],
+    )
+    pool.Add(FileDescriptorProto(name="status.proto", package="google.rpc", message_type=[status_proto]))
+    Status = GetMessageClass(pool.FindMessageTypeByName("google.rpc.Status"))
+
+    status, body, ctype = await receiver.post("/v1/traces", b"\xff\xff")
+    assert (status, ctype) == (400, b"application/x-protobuf")
+    decoded = Status.FromString(body)
+    assert decoded.code == 3 and "not an OTLP/protobuf traces request" in decoded.message
+    status, body, ctype = await receiver.post("/v1/logs", b"{", {"Content-Type": "application/json"})
+    assert (status, ctype, json.loads(body)["code"]) == (400, b"application/json", 3)

@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from types import ModuleType
 
+from extension.exporters.protowire import LEN, VARINT, length_delimited, tag, varint
 from extension.http.messages import InvalidHeader, Request, Response
 from extension.http.server import HttpServer
 from extension.log import get_logger
@@ -39,6 +40,18 @@ READY_WAIT_S = 5.0
 SHUTDOWN_GRACE_S = 0.1
 #: Resource attributes of ours that complete the function's resource when it lacks them.
 MERGED_PREFIXES = ("faas.", "cloud.")
+
+
+#: HTTP status -> google.rpc.Code (https://github.com/googleapis/googleapis/blob/master/google/rpc/code.proto).
+_RPC_CODES = {400: 3, 413: 8, 415: 3, 503: 14}  # INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNAVAILABLE
+_RPC_UNKNOWN = 2
+
+
+def rpc_status(code: int, message: str) -> bytes:
+    """A `google.rpc.Status` message (code 1, message 2): written with our protobuf writer, as
+    every OTLP message we send (extension/exporters/protowire.py); never parsed by hand."""
+    text = message.encode()
+    return tag(1, VARINT) + varint(code) + length_delimited(tag(2, LEN), text)
 
 
 class TooLarge(ValueError):
@@ -155,11 +168,17 @@ class OtlpReceiver:
         assert self._converter is not None
         return self._decode, self._converter
 
-    def _reject(self, reason: str, status: int, message: str, is_json: bool) -> Response:
+    def _reject(self, reason: str, status: int, message: str, is_json: bool | None) -> Response:
+        """A refusal, counted. Its body is a `google.rpc.Status` in the request's encoding, as OTLP/HTTP
+        asks (https://opentelemetry.io/docs/specs/otlp/#failures-1); plain text when the request
+        was neither protobuf nor JSON (`is_json` None)."""
         self._stats.add("receiver_rejected", label=reason)
+        code = _RPC_CODES.get(status, _RPC_UNKNOWN)
+        if is_json is None:
+            return Response.text(message, status)
         if is_json:
-            return Response.json({"code": 3 if status == 400 else 0, "message": message}, status)
-        return Response.text(message, status)
+            return Response.json({"code": code, "message": message}, status)
+        return Response(status, rpc_status(code, message), PROTOBUF)
 
     async def _handle(self, request: Request) -> Response:
         signal = PATHS.get(request.path)
@@ -167,7 +186,7 @@ class OtlpReceiver:
             self._stats.add("receiver_rejected", label="path")
             return Response.text("not found: OTLP paths are /v1/traces, /v1/metrics, /v1/logs", 404)
         if request.method != "POST":
-            return self._reject("method", 405, "only POST is accepted", False)
+            return self._reject("method", 405, "only POST is accepted", None)
         try:
             content_type = request.content_type
             encoding = request.headers.get("Content-Encoding", "").strip().lower()
@@ -175,7 +194,7 @@ class OtlpReceiver:
             content_type, encoding = "", ""
         if content_type not in (PROTOBUF, JSON):
             return self._reject(
-                "content_type", 415, "content type must be application/x-protobuf or application/json", False
+                "content_type", 415, "content type must be application/x-protobuf or application/json", None
             )
         is_json = content_type == JSON
         body = request.body
