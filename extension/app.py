@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from extension.cache.sockets import BoundSockets
 from extension.config import Settings
+from extension.exporters.secret_refs import exporters_have_refs
 from extension.lifecycle.extensions_api import ExtensionsApiClient, LifecycleEvent, parse_event
 from extension.lifecycle.registration import Registration
 from extension.log import get_logger
@@ -114,7 +115,9 @@ async def _run(boot: Boot) -> int:
         return await _idle(boot)
 
     cache = None
-    if boot.cache_sockets.secrets or boot.cache_sockets.appconfig:
+    # Secret header references resolve through the cache service even when neither endpoint
+    # serves (disabled, or its port taken): the service then runs without a socket.
+    if boot.cache_sockets.secrets or boot.cache_sockets.appconfig or exporters_have_refs(settings.exporters):
         from extension.cache.service import CacheService
 
         cache = CacheService(settings, stats, boot.cache_sockets)

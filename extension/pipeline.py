@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from extension.exporters.destination import Destination
 from extension.lifecycle.extensions_api import LifecycleEvent
 from extension.log import get_logger
 from extension.processors.processor import TelemetryProcessor
-from extension.signals import Signals
+from extension.signals import Resource, Signals
 from extension.sources.telemetry_api.schema import EventType, TelemetryEvent
 from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
@@ -52,6 +53,7 @@ class Pipeline:
         self.track_starts = False
         #: Set when a destination's queue crossed its flush threshold; cleared by `flush`.
         self.pressure = asyncio.Event()
+        self._instance_id: str | None = None
 
     @property
     def destinations(self) -> list[Destination]:
@@ -63,6 +65,8 @@ class Pipeline:
             tracked = _TRACKED_TYPES_WITH_STARTS if self.track_starts else _TRACKED_TYPES
             self._tracker.observe((e.type, e.request_id) for e in events if e.type in tracked)
             self._offer(self._processor.process(events))
+            if self._processor.instance_id != self._instance_id:
+                self._set_instance(self._processor.instance_id)
             if not self.pressure.is_set() and self.needs_flush():
                 self.pressure.set()
         except Exception:
@@ -81,6 +85,17 @@ class Pipeline:
             if self._stats.first_time("pipeline_error"):
                 log.exception("processing the function's own telemetry failed; counted, continuing")
 
+    def _set_instance(self, instance_id: str | None) -> None:
+        """`faas.instance` (OTel semantic conventions: for AWS Lambda, the log stream name) is
+        known only from `platform.initStart`'s `instanceId`; a value the user set in
+        `OTEL_RESOURCE_ATTRIBUTES` is kept."""
+        self._instance_id = instance_id
+        if not instance_id:
+            return
+        for dest in self._destinations:
+            if "faas.instance" not in dest.resource.attributes:
+                dest.resource = Resource({**dest.resource.attributes, "faas.instance": instance_id})
+
     def on_invoke(self, event: LifecycleEvent) -> None:
         """Only with telemetry flowing: without it an invocation's outcome is unknowable, and
         the processor would report every one as unfinished."""
@@ -92,6 +107,14 @@ class Pipeline:
 
     def needs_flush(self) -> bool:
         return any(d.needs_flush() for d in self._destinations)
+
+    def probe_due(self) -> bool:
+        """True when a failing destination may be retried now (see `Destination.probe`)."""
+        return any(d.probe_due() for d in self._destinations)
+
+    async def probe(self, deadline: float, stop: asyncio.Future[Any]) -> None:
+        """Retry every failing destination whose backoff has passed, until `deadline` or `stop`."""
+        await self._gather(d.probe(deadline, stop) for d in self._destinations if d.probe_due())
 
     def pending_items(self) -> int:
         return sum(d.pending_items() for d in self._destinations)

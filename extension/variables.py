@@ -684,7 +684,9 @@ OTEL_EXPORTER_OTLP_PROTOCOL = Choice(
 )
 OTEL_EXPORTER_OTLP_HEADERS = Pairs(
     "OTEL_EXPORTER_OTLP_HEADERS",
-    "`k=v,k2=v2`; a value may be `${secretsmanager:NAME}`, `${secretsmanager:NAME#jsonKey}` or `${ssm:NAME}`",
+    "`k=v,k2=v2`; a value may be `${secretsmanager:NAME}`, `${secretsmanager:NAME#jsonKey}` or `${ssm:NAME}`"
+    " (re-resolved when the backend answers 401/403, at most once per `SECRETS_MANAGER_TTL`; works with"
+    " the 2773/2772 listeners turned off)",
     DESTINATIONS,
     secret=True,
 )
@@ -936,7 +938,13 @@ SIDECAR_ADAPTIVE_MIN_RATE = Number(
     PROCESSING,
 )
 SIDECAR_EXPORT_BUDGET_MS = Integer(
-    "SIDECAR_EXPORT_BUDGET_MS", 300, 1, 900000, "most time one flush may take before `/next`", PROCESSING
+    "SIDECAR_EXPORT_BUDGET_MS",
+    300,
+    1,
+    900000,
+    "most time one flush may take before `/next`; a destination that timed out or failed is not waited"
+    " for again until it answers (retried alongside later invokes and at SHUTDOWN)",
+    PROCESSING,
 )
 SIDECAR_BUFFER_MAX_ITEMS = Integer(
     "SIDECAR_BUFFER_MAX_ITEMS",

@@ -303,9 +303,11 @@ class CacheService:
 
     # ---- exporter references ---------------------------------------------------------------
 
-    async def resolve_reference(self, service: str, name: str) -> str:
+    async def resolve_reference(self, service: str, name: str, *, fresh: bool = False) -> str:
         """Value of `${secretsmanager:NAME[#jsonKey]}` / `${ssm:NAME[#jsonKey]}` header references,
-        through the cache. Raises ReferenceResolutionError (never with the value in the message)."""
+        through the cache (`fresh`: fetched now, as `refreshNow=true` does, e.g. after the
+        destination rejected the cached value). Works whether or not the endpoints serve.
+        Raises ReferenceResolutionError (never with the value in the message)."""
         ident, _, json_key = name.partition("#")
         if service in ("secretsmanager", "sm"):
             key = CacheKey(SECRETS, ident)
@@ -314,7 +316,7 @@ class CacheService:
         else:
             raise ReferenceResolutionError(f"unknown reference service {service!r}")
         try:
-            doc = (await self.lookup(key, force=False)).value.doc
+            doc = (await self.lookup(key, force=fresh)).value.doc
         except UpstreamError as err:
             raise ReferenceResolutionError(f"{service}:{ident}: {err.code}: {err.message}") from None
         if key.service == SECRETS:

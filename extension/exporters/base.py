@@ -38,6 +38,9 @@ class ExportResult:
       while another got a 503); None for PERMANENT means the whole batch.
     - `rejected`: records the backend accepted the request for but rejected (OTLP
       `partial_success`), or that could not be written (file size bound); counted as dropped.
+    - `failed`: for PERMANENT, the parts of the batch that failed when others went through
+      (None: the whole batch), so a caller that can fix the cause (rotated credentials) re-sends
+      only those.
     """
 
     outcome: Outcome
@@ -46,6 +49,7 @@ class ExportResult:
     retry: Signals | None = None
     failed_items: int | None = None
     rejected: int = 0
+    failed: Signals | None = None
 
     @classmethod
     def success(cls, rejected: int = 0, reason: str = "") -> ExportResult:
@@ -139,5 +143,10 @@ def combine(results: list[tuple[Signals, ExportResult]]) -> ExportResult:
             rejected,
         )
     if perm_parts:
-        return ExportResult(Outcome.PERMANENT, reasons, failed_items=perm_items, rejected=rejected)
+        failed = Signals()
+        for part, _ in perm_parts:
+            failed = failed + part
+        return ExportResult(
+            Outcome.PERMANENT, reasons, failed_items=perm_items, rejected=rejected, failed=failed
+        )
     return ExportResult.success(rejected=rejected)

@@ -1,14 +1,23 @@
 """One destination: an exporter plus its own bounded queue, retry state and counters.
 
 Fan-out isolation lives here: the pipeline flushes every destination concurrently, each bounded
-by the same deadline, and a destination in backoff is *skipped* at a flush point (its "not
-before" time has not come) instead of being hammered, so a backend that is down costs at most
-one bounded attempt per backoff period and never delays or drops data for another destination.
+by the same deadline, so a slow destination never delays or drops data for another.
+
+A dead backend costs the function at most one export budget. After an attempt fails in a way
+that says nothing about the data (timeout, connection refused or reset, 429/5xx: a RETRYABLE
+result) the destination is *failing*: flush points no longer hold the invoke for it, its records
+stay queued (bounded by the same buffer, overflow counted as `queue_full`), and it is retried
+only by `probe()`, which the lifecycle runs alongside a later invoke's function code and cuts
+off when the function is done (so nothing is in flight at `/event/next`), spaced by exponential
+backoff, and by `shutdown()`. The first successful attempt ends the failing state and the
+normal flush policy resumes.
 
 Accounting (all in `Stats`, labelled with the destination name): `exported{name}` records
 delivered, `export_failed{name}` failed attempts, drops via `dropped{reason}` plus
 `destination_dropped{name:reason}` with reasons `queue_full`, `permanent_error`, `rejected`,
-`shutdown_deadline`, `destination_disabled`.
+`shutdown_deadline`, `destination_disabled`; `destination_failing{name}` counts entries into the
+failing state, `probes{name}` the retries made while failing, `probes_cut_off{name}` those cut off
+because the function finished first.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Any
 
 from extension.config import PipelineSettings, RetrySettings
 from extension.exporters.base import ALL_KINDS, Exporter, ExportResult, Outcome, filter_signals
@@ -71,6 +81,12 @@ class Destination:
         self._started = False
         self.disabled: str | None = None
         self._closed = False
+        #: Set by a RETRYABLE result, cleared by a success: flush points skip the destination.
+        self.failing = False
+        #: Wall-clock end of the backoff: a probe is due when either clock says it has passed
+        #: (the loop's monotonic clock stops while the environment is frozen; the backend's
+        #: recovery does not).
+        self._probe_after = float("-inf")
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -89,7 +105,22 @@ class Destination:
 
     def needs_flush(self) -> bool:
         """True when the queue crossed its flush threshold and an attempt would be made now."""
-        return self.disabled is None and self.buffer.over_threshold() and not self.in_backoff()
+        return (
+            self.disabled is None
+            and not self.failing
+            and self.buffer.over_threshold()
+            and not self.in_backoff()
+        )
+
+    def probe_due(self) -> bool:
+        """True when the destination is failing, holds data and its backoff has passed."""
+        return (
+            self.failing
+            and self.disabled is None
+            and not self._closed
+            and len(self.buffer) > 0
+            and (not self.in_backoff() or time.time() >= self._probe_after)
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -124,8 +155,31 @@ class Destination:
         self.buffer.put(part, reserved=reserved)
 
     async def flush(self, deadline: float) -> None:
-        """Export what is queued, until empty, deadline, backoff or a failure. Never raises."""
+        """Export what is queued, until empty, deadline, backoff or a failure. Never raises.
+        A failing destination is skipped: its data waits for `probe()` or `shutdown()`."""
+        if self.failing:
+            return
         await self._flush(deadline, ignore_backoff=False)
+
+    async def probe(self, deadline: float, stop: asyncio.Future[Any]) -> None:
+        """Retry a failing destination until `deadline` or until `stop` completes, whichever is
+        first (the lifecycle passes the invoke's runtimeDone: once the function is done, waiting
+        on a dead backend would be billed). A cut-off attempt keeps its batch and counts as a
+        failure, so the next probe waits for a longer backoff. Never raises."""
+        if not self.probe_due():
+            return
+        self.not_before = float("-inf")  # due by the wall clock: the frozen time counted too
+        self._stats.add("probes", 1, self.name)
+        work = asyncio.ensure_future(self._flush(deadline, ignore_backoff=False))
+        try:
+            await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+                self._stats.add("probes_cut_off", 1, self.name)
+                self._stats.add("export_failed", 1, self.name)
+                self._failed(None)
 
     async def shutdown(self, deadline: float) -> None:
         if self._closed:
@@ -208,6 +262,9 @@ class Destination:
             self._stats.add("exported", n - result.rejected, self.name)
             self._attempts = 0
             self.not_before = float("-inf")
+            if self.failing:
+                self.failing = False
+                log.info("destination %s: answering again; normal flushing resumes", self.name)
             return True
         self._stats.add("export_failed", 1, self.name)
         self._warn_once(result)
@@ -221,9 +278,24 @@ class Destination:
         self._stats.add("exported", max(0, n - item_count(keep) - failed - result.rejected), self.name)
         count_drop(self._stats, self.name, "permanent_error", failed)
         self._keep(keep)
-        self._attempts += 1
-        self.not_before = self._now() + self._backoff(result.retry_after)
+        self._failed(result.retry_after)
         return False
+
+    def _failed(self, retry_after: float | None) -> None:
+        """A retryable failure: back off, and stop holding invokes for this destination."""
+        self._attempts += 1
+        delay = self._backoff(retry_after)
+        self.not_before = self._now() + delay
+        self._probe_after = time.time() + delay
+        if not self.failing and not self._closed:
+            self.failing = True
+            self._stats.add("destination_failing", 1, self.name)
+            if self._stats.first_time(f"failing:{self.name}"):
+                log.warning(
+                    "destination %s is failing: no longer waited for at invoke end; "
+                    "its data stays queued and is retried with backoff",
+                    self.name,
+                )
 
     def _keep(self, signals: Signals) -> None:
         """Return undelivered records to the queue; after shutdown they can only be counted."""

@@ -3,7 +3,9 @@
 Construction does no I/O. A destination whose headers contain secret references gets a
 `DeferredExporter`: at `start()` it resolves the references through `resolve_secret` (the cache),
 then builds and starts the real exporter. If resolution fails, the destination is disabled with
-one log line naming the reference (never a value) and counted; the extension carries on.
+one log line naming the reference (never a value) and counted; the extension carries on. When
+the backend later answers 401/403 (the key was rotated), the references are resolved again,
+bypassing the cache, at most once per secrets TTL, and the request is retried with the new value.
 
 Each exporter module is imported only when its destination is configured: the HTTP client, the
 OTLP encoder and the JSON renderer cost start-up CPU that a configuration without them never
@@ -13,29 +15,76 @@ needs to pay (every cold start pays every import).
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from extension.config import HttpJsonSettings, OtlpSettings, OtlpSignalSettings, Settings
-from extension.exporters.base import Exporter, ExporterDisabledError, ExportResult
+from extension.exporters.base import Exporter, ExporterDisabledError, ExportResult, Outcome
 from extension.exporters.destination import Destination
 from extension.exporters.secret_refs import CachingResolver, Resolver, SecretRefError, has_refs
+from extension.log import get_logger
+from extension.processors.batch import item_count
 from extension.signals import Resource, Signals
 from extension.stats import Stats
 
+log = get_logger("exporters")
+
 #: Bound on resolving every secret reference of one destination at start.
 RESOLVE_TIMEOUT_S = 5.0
+#: How the exporters name an authentication failure in a result's reason (OTLP/HTTP and HTTP
+#: JSON: the status; gRPC: the status code name).
+_AUTH_FAILURE = re.compile(r"\b(?:http 40[13]|grpc (?:UNAUTHENTICATED|PERMISSION_DENIED))\b")
+
+#: `prepare(fresh)` resolves the references (fresh: bypassing the cache) and builds the exporter.
+Prepare = Callable[[bool], Awaitable[Exporter]]
+
+
+def is_auth_failure(result: ExportResult) -> bool:
+    """The backend refused our credentials (401/403): a rotated secret, not bad data."""
+    return not result.ok and bool(_AUTH_FAILURE.search(result.reason))
+
+
+def _after_retry(first: ExportResult, again: Signals, second: ExportResult) -> ExportResult:
+    """The result of a batch whose `again` part failed in `first` and was re-sent as `second`
+    (the rest of the batch went through in `first`)."""
+    rejected = first.rejected + second.rejected
+    if second.outcome is Outcome.SUCCESS:
+        return ExportResult.success(rejected=rejected, reason=second.reason)
+    if second.outcome is Outcome.RETRYABLE:
+        keep = second.retry if second.retry is not None else again
+        return ExportResult(
+            Outcome.RETRYABLE, second.reason, second.retry_after, keep, second.failed_items, rejected
+        )
+    failed = item_count(again) if second.failed_items is None else second.failed_items
+    return ExportResult(
+        Outcome.PERMANENT,
+        second.reason,
+        failed_items=failed,
+        rejected=rejected,
+        failed=second.failed or again,
+    )
 
 
 class DeferredExporter:
-    """An exporter built at `start()`, once its secret header references are resolved."""
+    """An exporter built at `start()`, once its secret header references are resolved, and
+    rebuilt with freshly resolved references when the backend rejects the credentials."""
 
     def __init__(
-        self, name: str, accepts: frozenset[str], prepare: Callable[[], Awaitable[Exporter]]
+        self,
+        name: str,
+        accepts: frozenset[str],
+        prepare: Prepare,
+        refresh_interval_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
         self.accepts = accepts
         self._prepare = prepare
+        self._refresh_interval_s = refresh_interval_s
+        self._clock = clock  # wall clock: the interval spans frozen time
+        self._refreshed_at = float("-inf")
         self.inner: Exporter | None = None
 
     async def start(self) -> None:
@@ -43,7 +92,7 @@ class DeferredExporter:
             return
         try:
             async with asyncio.timeout(RESOLVE_TIMEOUT_S):
-                inner = await self._prepare()
+                inner = await self._prepare(False)
         except TimeoutError:
             raise ExporterDisabledError(
                 f"resolving secret header references timed out ({self.name})"
@@ -56,7 +105,38 @@ class DeferredExporter:
     async def export(self, signals: Signals, resource: Resource, timeout_s: float) -> ExportResult:
         if self.inner is None:
             return ExportResult.retryable("not started")
-        return await self.inner.export(signals, resource, timeout_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        result = await self.inner.export(signals, resource, timeout_s)
+        if not is_auth_failure(result) or not await self._refresh(result, deadline - loop.time()):
+            return result
+        if result.outcome is not Outcome.PERMANENT:  # mixed with a retryable part: kept for later
+            return result
+        again = result.failed if result.failed is not None else signals
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return ExportResult.retryable("secret headers re-resolved; no time left", retry=again)
+        return _after_retry(result, again, await self.inner.export(again, resource, remaining))
+
+    async def _refresh(self, result: ExportResult, remaining: float) -> bool:
+        """Resolve the references again, bypassing the cache, at most once per interval; True
+        when the exporter was rebuilt with the new values."""
+        now = self._clock()
+        if now - self._refreshed_at < self._refresh_interval_s or remaining <= 0:
+            return False
+        self._refreshed_at = now
+        try:
+            async with asyncio.timeout(min(RESOLVE_TIMEOUT_S, remaining)):
+                fresh = await self._prepare(True)
+            await fresh.start()
+        except (TimeoutError, SecretRefError) as exc:
+            log.warning("destination %s: re-resolving secret headers failed: %s", self.name, exc or "timeout")
+            return False
+        old, self.inner = self.inner, fresh
+        if old is not None:
+            await old.shutdown()
+        log.info("destination %s: %s; secret headers re-resolved, retrying", self.name, result.reason)
+        return True
 
     async def shutdown(self) -> None:
         if self.inner is not None:
@@ -78,7 +158,7 @@ async def resolve_http_json(settings: HttpJsonSettings, resolver: CachingResolve
     return replace(settings, headers=await resolver.headers(settings.headers))
 
 
-async def _no_resolver(service: str, name: str) -> str:
+async def _no_resolver(service: str, name: str, *, fresh: bool = False) -> str:
     raise SecretRefError(f"${{{service}:{name}}}: no secret resolver (is the cache disabled?)")
 
 
@@ -86,6 +166,7 @@ def build_exporter(name: str, settings: Settings, resolve_secret: Resolver | Non
     """The exporter for one destination name; None when it is not configured."""
     ex = settings.exporters
     resolver_fn = resolve_secret or _no_resolver
+    refresh_s = min(settings.cache.secrets_ttl_s, settings.cache.ssm_ttl_s)
     if name == "otlp" and ex.otlp is not None:
         from extension.exporters.otlp import OtlpExporter
         from extension.http.proxy import proxy_rules
@@ -93,11 +174,11 @@ def build_exporter(name: str, settings: Settings, resolve_secret: Resolver | Non
         otlp, proxy = ex.otlp, proxy_rules(settings.proxy)
         if any(has_refs(s.headers) for s in otlp.configured().values()):
 
-            async def prepare_otlp() -> Exporter:
-                resolved = await resolve_otlp(otlp, CachingResolver(resolver_fn))
+            async def prepare_otlp(fresh: bool) -> Exporter:
+                resolved = await resolve_otlp(otlp, CachingResolver(resolver_fn, fresh=fresh))
                 return OtlpExporter(resolved, proxy_for=proxy)
 
-            return DeferredExporter("otlp", OtlpExporter(otlp).accepts, prepare_otlp)
+            return DeferredExporter("otlp", OtlpExporter(otlp).accepts, prepare_otlp, refresh_s)
         return OtlpExporter(otlp, proxy_for=proxy)
     if name == "http_json" and ex.http_json is not None:
         from extension.exporters.http_json import HttpJsonExporter
@@ -106,11 +187,11 @@ def build_exporter(name: str, settings: Settings, resolve_secret: Resolver | Non
         hj, proxy = ex.http_json, proxy_rules(settings.proxy)
         if has_refs(hj.headers):
 
-            async def prepare_http() -> Exporter:
-                resolved = await resolve_http_json(hj, CachingResolver(resolver_fn))
+            async def prepare_http(fresh: bool) -> Exporter:
+                resolved = await resolve_http_json(hj, CachingResolver(resolver_fn, fresh=fresh))
                 return HttpJsonExporter(resolved, proxy_for=proxy)
 
-            return DeferredExporter("http_json", HttpJsonExporter(hj).accepts, prepare_http)
+            return DeferredExporter("http_json", HttpJsonExporter(hj).accepts, prepare_http, refresh_s)
         return HttpJsonExporter(hj, proxy_for=proxy)
     if name == "stdout":
         from extension.exporters.stdout import StdoutExporter

@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from extension.config import PipelineSettings
 from extension.lifecycle.extensions_api import LifecycleEvent
@@ -44,6 +45,10 @@ SHUTDOWN_TIMER_SHARE = 0.2
 
 def timer_interval(settings: PipelineSettings) -> float:
     return max(MIN_TIMER_INTERVAL_S, settings.flush_interval_s)
+
+
+#: Without the Telemetry API there is no runtimeDone to cut a probe off at: bound it by this.
+UNOBSERVED_PROBE_S = 0.1
 
 
 @dataclass
@@ -120,10 +125,34 @@ class LifecycleManager:
             await self._hooks.before_next(min(budget, invoke_deadline - loop.time()))
 
     async def _handle_invoke(self, event: LifecycleEvent, invoke_deadline: float) -> None:
-        loop = asyncio.get_running_loop()
         self._pipeline.on_invoke(event)
         if self._hooks.on_invoke is not None:
             self._hooks.on_invoke()
+        probe = self._start_probe(event.request_id, invoke_deadline)
+        try:
+            await self._flush_per_policy(event, invoke_deadline)
+        finally:
+            if probe is not None:
+                await probe  # ends at runtimeDone or its deadline: nothing left in flight
+
+    def _start_probe(self, request_id: str, invoke_deadline: float) -> asyncio.Future[None] | None:
+        """Retry failing destinations while this invoke's function code runs (free of billed
+        time), cut off when the function is done, so a dead backend never holds the invoke."""
+        if not self._pipeline.probe_due():
+            return None
+        loop = asyncio.get_running_loop()
+        budget = self._settings.export_budget_ms / 1000.0
+        stop: asyncio.Future[Any]
+        if self._telemetry_active:
+            stop = self._tracker.runtime_done_future(request_id)
+        else:
+            stop = loop.create_future()  # never completes: the short deadline bounds the probe
+            budget = min(budget, UNOBSERVED_PROBE_S)
+        deadline = min(loop.time() + budget, invoke_deadline)
+        return asyncio.ensure_future(self._pipeline.probe(deadline, stop))
+
+    async def _flush_per_policy(self, event: LifecycleEvent, invoke_deadline: float) -> None:
+        loop = asyncio.get_running_loop()
         decision = self._scheduler.on_invoke(time.time(), self._pipeline.needs_flush())
         if decision is Decision.NONE:
             return

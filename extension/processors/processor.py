@@ -135,6 +135,9 @@ class TelemetryProcessor:
         self._nesting = self._spans_on and self._stream_ordered
         #: CloudWatch EMF lines printed by the function: "off", or metrics and "keep"/"drop" the line.
         self._emf = settings.receiver.emf
+        #: The execution environment's id from `platform.initStart` (`instanceId`, the log stream
+        #: name an extension cannot read from its environment); None until seen.
+        self.instance_id: str | None = None
 
     # ---------------------------------------------------------------------------------------
     # Entry points
@@ -305,6 +308,8 @@ class TelemetryProcessor:
         elif isinstance(rec, Report):
             self._on_report(rec, t, now, out)
         elif kind in _INIT_KINDS and isinstance(rec, InitStart | PhaseDone):
+            if isinstance(rec, InitStart) and rec.instance_id:
+                self.instance_id = rec.instance_id
             self._on_phase(_INIT_KINDS[kind], rec, kind, t, now, out)
         elif isinstance(rec, LogsDropped):
             if self._metrics_on:

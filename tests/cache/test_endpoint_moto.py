@@ -253,7 +253,7 @@ async def test_snap_start_skips_secret_prefetch_and_expires_on_first_invoke(
     )
     assert proxy.total("secretsmanager.") == 0 and proxy.total("AmazonSSM.") == 1
     running.service.on_invoke()  # first invoke after restore: parameters expire, secrets prefetched now
-    for _ in range(250):
+    for _ in range(1500):  # up to 30 s: a condition, polled
         if running.service.values.peek(CacheKey("secretsmanager", "snap")) is not None:
             break
         await asyncio.sleep(0.02)

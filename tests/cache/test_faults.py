@@ -123,7 +123,7 @@ async def test_refresh_ahead_on_invoke(
     running.service.on_invoke()
     key = CacheKey("secretsmanager", "app/key")
     assert running.service.values.in_flight(key)
-    for _ in range(250):
+    for _ in range(1500):  # up to 30 s: a condition, polled
         if not running.service.values.in_flight(key):
             break
         await asyncio.sleep(0.02)

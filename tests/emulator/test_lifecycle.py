@@ -205,14 +205,14 @@ def test_shutdown_deadline_budget_and_sigkill_of_survivors(layout: Layout) -> No
     shutdown = polite["events"][-1]
     deadline = shutdown["body"]["deadlineMs"]
     assert shutdown["body"]["eventType"] == "SHUTDOWN"
-    # deadline = start of shutdown + 2,000 ms; the runtime's SIGTERM share is already spent
-    assert started + 1500 <= deadline <= started + 2100
-    assert 1000 < deadline - shutdown["time_ms"] <= 2000
+    # deadline = start of shutdown + 2,000 ms (the runtime's SIGTERM share comes out of it), so
+    # the shutdown began inside spindown() and the event arrived after that start
+    assert started - 1 <= deadline - 2000 <= finished  # deadlineMs is whole milliseconds
+    assert deadline - shutdown["time_ms"] <= 2000
     assert "Lambda-Extension-Event-Identifier" not in shutdown["headers"]
     assert outcomes["polite"].exited_before_deadline and outcomes["polite"].state == "Exited"
     assert outcomes["stubborn"].state == "ShutdownFailed" and outcomes["stubborn"].exit_code == -9
     assert outcomes["invoke-only"].shutdown_reason is None and outcomes["invoke-only"].exit_code == -9
-    assert finished - started < 4000
 
 
 def test_extension_overhead_is_measured(layout: Layout) -> None:

@@ -288,7 +288,9 @@ async def test_retryable_failure_keeps_data_then_delivers(harness: Harness) -> N
     harness.ok()
     await _after_backoff(dest)
     await dest.flush(_deadline(5))
-    assert dest.pending_items() == 0
+    assert dest.pending_items() == n  # failing: flush points no longer wait for it
+    await dest.probe(_deadline(5), asyncio.get_running_loop().create_future())
+    assert dest.pending_items() == 0 and not dest.failing
     assert harness.delivered() == n
     assert stats.get("exported", harness.name) == n
     await dest.shutdown(_deadline(2))
@@ -332,7 +334,9 @@ async def test_timeout_is_bounded_and_keeps_data(harness: Harness) -> None:
     harness.ok()
     await _after_backoff(dest)
     await dest.flush(_deadline(5))
-    assert dest.pending_items() == 0
+    assert dest.pending_items() == n  # failing: flush points no longer wait for it
+    await dest.probe(_deadline(5), asyncio.get_running_loop().create_future())
+    assert dest.pending_items() == 0 and not dest.failing
     assert harness.delivered() == n
     await dest.shutdown(_deadline(2))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 
 import pytest
 
@@ -37,6 +38,7 @@ class FakeExporter:
         self.calls: list[tuple[Signals, float]] = []
         self.finished_at: list[float] = []
         self.shut = 0
+        self.called = asyncio.Event()
 
     async def start(self) -> None:
         if self.start_error is not None:
@@ -44,6 +46,7 @@ class FakeExporter:
 
     async def export(self, signals: Signals, resource: Resource, timeout_s: float) -> ExportResult:
         self.calls.append((signals, timeout_s))
+        self.called.set()
         if self.delay:
             await asyncio.sleep(self.delay)
         self.finished_at.append(asyncio.get_running_loop().time())
@@ -55,6 +58,11 @@ class FakeExporter:
 
 def now() -> float:
     return asyncio.get_running_loop().time()
+
+
+def never() -> asyncio.Future[None]:
+    """A probe's stop signal that never comes (the function is still running)."""
+    return asyncio.get_running_loop().create_future()
 
 
 def logs(n: int) -> Signals:
@@ -124,7 +132,7 @@ async def test_backoff_is_exponential_with_full_jitter() -> None:
     for attempt in range(1, 9):
         d.not_before = float("-inf")  # jump over the backoff instead of sleeping
         t = now()
-        await d.flush(now() + 1)
+        await (d.flush(now() + 1) if attempt == 1 else d.probe(now() + 1, never()))
         cap = min(RETRY.max_ms, RETRY.initial_ms * 2 ** (attempt - 1)) / 1000
         wait = d.not_before - t
         assert 0 <= wait <= cap + 0.01
@@ -137,9 +145,9 @@ async def test_success_resets_backoff() -> None:
     d.offer(logs(1))
     await d.flush(now() + 1)
     d.not_before = float("-inf")
-    await d.flush(now() + 1)
+    await d.probe(now() + 1, never())
     assert d.pending_items() == 0
-    assert not d.in_backoff()
+    assert not d.in_backoff() and not d.failing
 
 
 async def test_permanent_drops_with_reason_and_continues_with_next_batch() -> None:
@@ -165,7 +173,7 @@ async def test_partial_failure_retries_only_the_failed_part() -> None:
     assert d.pending_items() == 3
     assert stats.get("exported", "fake") == 2
     d.not_before = float("-inf")
-    await d.flush(now() + 1)
+    await d.probe(now() + 1, never())
     assert ex.calls[1][0] == failed_part
     assert stats.get("exported", "fake") == 5
 
@@ -212,10 +220,11 @@ async def test_exporter_that_raises_is_contained() -> None:
 
 
 async def test_cancelled_flush_puts_the_batch_back() -> None:
-    d = dest(FakeExporter(delay=30), Stats())
+    ex = FakeExporter(delay=30)
+    d = dest(ex, Stats())
     d.offer(logs(3))
     task = asyncio.create_task(d.flush(now() + 60))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(ex.called.wait(), timeout=10)  # the batch is in flight
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -269,10 +278,11 @@ async def test_shutdown_waits_out_a_short_backoff_and_delivers() -> None:
 
 async def test_shutdown_during_a_slow_flush_keeps_its_deadline() -> None:
     stats = Stats()
-    d = dest(FakeExporter(delay=0.5), stats, batch_max_items=2)
+    ex = FakeExporter(delay=0.5)
+    d = dest(ex, stats, batch_max_items=2)
     d.offer(logs(4))
     flush = asyncio.create_task(d.flush(now() + 5))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(ex.called.wait(), timeout=10)  # the first batch is in flight
     await asyncio.wait_for(d.shutdown(now() + 0.1), timeout=5)
     await flush
     # 2 records were in flight (delivered when the slow call finished), the other 2 were queued
@@ -290,3 +300,65 @@ async def test_a_slow_destination_does_not_delay_another() -> None:
     await asyncio.wait_for(asyncio.gather(slow.flush(slow_deadline), fast.flush(slow_deadline)), timeout=10)
     assert fast_ex.finished_at and fast_ex.finished_at[0] < slow_deadline
     assert fast.pending_items() == 0 and slow.pending_items() == 3
+
+
+async def test_a_failing_destination_is_skipped_by_flushes_until_a_probe_succeeds() -> None:
+    stats = Stats()
+    ex = FakeExporter([ExportResult.retryable("timeout"), ExportResult.retryable("timeout")])
+    d = dest(ex, stats)
+    d.offer(logs(3))
+    await d.flush(now() + 1)  # the one attempt that finds the backend down
+    assert d.failing and stats.get("destination_failing", "fake") == 1
+    d.not_before = float("-inf")
+    d.offer(logs(1))
+    await d.flush(now() + 1)
+    assert len(ex.calls) == 1  # not held for a failing backend, even after its backoff
+    assert not d.needs_flush() and d.probe_due()
+    await d.probe(now() + 1, never())  # fails again: longer backoff, still failing
+    assert len(ex.calls) == 2 and d.failing and not d.probe_due()
+    d.not_before = float("-inf")
+    await d.probe(now() + 1, never())  # answers: normal flushing resumes
+    assert d.pending_items() == 0 and not d.failing
+    assert stats.get("exported", "fake") == 4 and stats.get("probes", "fake") == 2
+    assert stats.total("dropped") == 0
+
+
+async def test_a_probe_is_cut_off_when_the_function_is_done_and_keeps_its_batch() -> None:
+    stats = Stats()
+    ex = FakeExporter([ExportResult.retryable("timeout")])
+    d = dest(ex, stats)
+    d.offer(logs(3))
+    await d.flush(now() + 1)
+    ex.delay = 3600.0  # the backend now hangs
+    d.not_before = float("-inf")
+    done = asyncio.get_running_loop().create_future()
+    ex.called.clear()
+    probe = asyncio.create_task(d.probe(now() + 3600, done))
+    await asyncio.wait_for(ex.called.wait(), timeout=10)  # the probe's request is in flight
+    done.set_result(None)  # runtimeDone: the function finished
+    await asyncio.wait_for(probe, timeout=10)
+    assert d.pending_items() == 3 and d.failing and d.in_backoff()
+    assert stats.get("probes_cut_off", "fake") == 1 and stats.total("dropped") == 0
+
+
+async def test_shutdown_still_delivers_for_a_failing_destination() -> None:
+    stats = Stats()
+    d = dest(FakeExporter([ExportResult.retryable("refused", retry_after=0.01)]), stats)
+    d.offer(logs(2))
+    await d.flush(now() + 1)
+    assert d.failing
+    await d.shutdown(now() + 2)
+    assert stats.get("exported", "fake") == 2 and stats.total("dropped") == 0
+
+
+async def test_a_probe_is_due_once_the_wall_clock_passed_the_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    wall = [1_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: wall[0])
+    d = dest(FakeExporter([ExportResult.retryable("http 503", retry_after=60)]), Stats())
+    d.offer(logs(1))
+    await d.flush(now() + 1)
+    assert d.failing and not d.probe_due()
+    wall[0] += 61  # frozen for a minute: the loop's monotonic clock did not move
+    assert d.in_backoff() and d.probe_due()
+    await d.probe(now() + 1, never())
+    assert d.pending_items() == 0 and not d.failing

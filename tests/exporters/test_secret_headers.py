@@ -23,9 +23,10 @@ class FakeSecrets:
     def __init__(self, values: dict[tuple[str, str], str]) -> None:
         self.values = values
         self.calls: list[tuple[str, str]] = []
+        self.fresh_calls: list[tuple[str, str]] = []
 
-    async def __call__(self, service: str, name: str) -> str:
-        self.calls.append((service, name))
+    async def __call__(self, service: str, name: str, *, fresh: bool = False) -> str:
+        (self.fresh_calls if fresh else self.calls).append((service, name))
         if (service, name) not in self.values:
             raise KeyError(f"{name} not found (value would be {SECRET})")
         return self.values[(service, name)]
@@ -161,3 +162,71 @@ async def test_hanging_resolver_is_bounded(tmp_path: Path, monkeypatch: pytest.M
     (otlp, _) = build_destinations(settings, Stats(), hang)
     await asyncio.wait_for(otlp.start(), timeout=10)
     assert otlp.disabled and "timed out" in otlp.disabled
+
+
+@pytest.mark.parametrize("bad", ["line\r\nX-Injected: 1", "trailing\n", "nul\x00"])
+async def test_a_secret_that_cannot_be_a_header_disables_once_naming_the_reference(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, bad: str
+) -> None:
+    secret = SECRET + bad
+    settings = _settings(tmp_path, "http://127.0.0.1:1", "x-api-key=${secretsmanager:otlp/bad}")
+    stats = Stats()
+    (otlp, _) = build_destinations(
+        settings, stats, FakeSecrets({("secretsmanager", "otlp/bad"): secret}), resource=samples.RESOURCE
+    )
+    with caplog.at_level(logging.INFO, logger="lambda_sidecar"):
+        await otlp.start()
+        otlp.offer(samples.signals())
+        await otlp.flush(asyncio.get_running_loop().time() + 1)
+    assert otlp.disabled and stats.get("destination_disabled", "otlp") == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "disabled" in m]) == 1
+    assert any("${secretsmanager:otlp/bad}" in m and "CR, LF or NUL" in m for m in messages), messages
+    assert all(SECRET not in m for m in messages)
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.integration
+async def test_rejected_credentials_are_re_resolved_fresh_at_most_once_per_ttl(tmp_path: Path) -> None:
+    secrets = FakeSecrets({("secretsmanager", "otlp/key"): "old-key"})
+    clock = WallClock()
+    with OtlpHttpReceiver() as rx:
+        settings = _settings(tmp_path, rx.endpoint, "x-api-key=${secretsmanager:otlp/key}")
+        stats = Stats()
+        (otlp, _) = build_destinations(settings, stats, secrets, resource=samples.RESOURCE)
+        deferred = otlp.exporter
+        assert isinstance(deferred, factory.DeferredExporter)
+        deferred._clock = clock
+        await otlp.start()
+        secrets.values[("secretsmanager", "otlp/key")] = "new-key"  # rotated after start
+        rx.status(401, times=1)  # one of the three signals is refused with the old key
+        otlp.offer(samples.signals())
+        await otlp.flush(asyncio.get_running_loop().time() + 5)
+        assert otlp.pending_items() == 0 and stats.total("dropped") == 0
+        assert secrets.fresh_calls == [("secretsmanager", "otlp/key")]
+        refused = [r for r in rx.requests if not r.accepted]
+        assert [r.headers["x-api-key"] for r in refused] == ["old-key"]
+        retried = [r for r in rx.accepted() if r.signal == refused[0].signal]
+        assert [r.headers["x-api-key"] for r in retried] == ["new-key"]  # only the refused part
+        assert len(rx.spans()) == 2 and len(rx.logs()) == 3
+
+        # refused again within the TTL: no second lookup, the batch is dropped and counted
+        rx.status(403)
+        otlp.offer(samples.signals(n_spans=1, n_logs=0, n_metrics=0))
+        await otlp.flush(asyncio.get_running_loop().time() + 5)
+        assert secrets.fresh_calls == [("secretsmanager", "otlp/key")]
+        assert stats.get("dropped", "permanent_error") == 1
+        # a TTL later (wall clock), a refusal looks again
+        clock.now += settings.cache.secrets_ttl_s
+        rx.status(403, times=1)
+        otlp.offer(samples.signals(n_spans=1, n_logs=0, n_metrics=0))
+        await otlp.flush(asyncio.get_running_loop().time() + 5)
+        assert len(secrets.fresh_calls) == 2 and stats.get("dropped", "permanent_error") == 1
+        await otlp.shutdown(asyncio.get_running_loop().time() + 1)

@@ -33,6 +33,7 @@ def test_cold_start_warm_invokes_traces_metrics_logs(built_layer: Path, tmp_path
             results = [lam.invoke({"n": n}) for n in range(3)]
             assert [r.status for r in results] == ["success"] * 3
             starts = {e["record"]["requestId"]: e["record"] for e in lam.events_of("platform.start")}
+            (init_start,) = lam.events_of("platform.initStart")
             lam.spindown()
         ids = [r.request_id for r in results]
         assert rx.wait_until(lambda: set(ids) <= set(invocation_spans(rx.spans())), timeout=10)
@@ -62,19 +63,22 @@ def test_cold_start_warm_invokes_traces_metrics_logs(built_layer: Path, tmp_path
         assert metric_total(metrics, "faas.invoke_duration") == 3
         assert metric_total(metrics, "faas.init_duration") == 1
         assert rx.resource_attributes()["faas.name"] == "sample-function"
+        # faas.instance: the environment's id, known from platform.initStart (OTel semantic
+        # conventions: the log stream name, which an extension's environment does not carry)
+        last = rx.accepted("traces")[-1].message.resource_spans[0].resource
+        assert attrs(last.attributes)["faas.instance"] == init_start["record"]["instanceId"]
 
 
 def test_error_timeout_and_crash_are_error_spans(built_layer: Path, tmp_path: Path) -> None:
     with OtlpHttpReceiver() as rx:
         env = sidecar_env(rx.endpoint, tmp_path)
         task = make_task(tmp_path)
-        # The timeout covers the extension's start-up on the first invoke too (Lambda counts the
-        # whole invoke phase), so it is far above any start-up on a loaded machine; only the
-        # `sleep` invoke outlasts it.
-        with LambdaEnvironment(built_layer, task, "app.handler", env=env, timeout_s=6.0) as lam:
+        # The timeout is far above what a loaded machine needs for the other invokes (under a CPU
+        # hog the extension's start-up alone took 1.3 s, so a 1 s timeout failed the `ok` invoke).
+        with LambdaEnvironment(built_layer, task, "app.handler", env=env, timeout_s=8.0) as lam:
             ok = lam.invoke({"n": 1})
             err = lam.invoke({"n": 2, "fail": True})
-            slow = lam.invoke({"n": 3, "sleep": 8})
+            slow = lam.invoke({"n": 3, "sleep": 16})
             crash = lam.invoke({"n": 4, "crash": True})
             after = lam.invoke({"n": 5})
             lam.spindown()
@@ -207,7 +211,7 @@ def test_telemetry_api_not_supported_carries_on_with_one_clear_line(
         env = sidecar_env(rx.endpoint, tmp_path)
         task = make_task(tmp_path)
         with LambdaEnvironment(
-            built_layer, task, "app.handler", env=env, telemetry_api_supported=False
+            built_layer, task, "app.handler", env=env, timeout_s=30, telemetry_api_supported=False
         ) as lam:
             results = [lam.invoke({"n": n}) for n in range(2)]
             reports = lam.events_of("platform.report")
@@ -224,5 +228,5 @@ def test_telemetry_api_not_supported_carries_on_with_one_clear_line(
         for s in r["record"].get("spans", [])
         if s["name"] == "extensionOverhead"
     ]
-    assert overhead and max(overhead) < 1000
+    assert overhead and max(overhead) < 30_000 / 3  # a wait for runtimeDone would last ~30 s
     assert not rx.spans()  # no telemetry, so no invocation spans: but the function was never failed

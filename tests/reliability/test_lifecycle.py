@@ -84,13 +84,13 @@ def test_timeouts_and_crashes_with_a_hanging_backend(
             make_function(tmp_path),
             "app.handler",
             env=env,
-            timeout_s=2.0,
+            timeout_s=5.0,  # far above what the succeeding invoke needs on a loaded machine
             freeze=True,
             echo_output=quiet,
         ) as lam:
             statuses = []
             for n in range(cycles):
-                statuses.append(lam.invoke({"tag": "lf", "n": n, "sleep": 5}).status)
+                statuses.append(lam.invoke({"tag": "lf", "n": n, "sleep": 10}).status)
                 statuses.append(lam.invoke({"tag": "lf", "n": n, "crash": True}).status)
                 statuses.append(lam.invoke({"tag": "lf", "n": n}).status)
             lam.spindown()

@@ -34,6 +34,12 @@ from tests.reliability.support import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 LINES = 3  # text + JSON lines per invoke (x2)
+#: "Exactly once" holds only if no request is given up on while the backend may still accept it,
+#: so the export budget and timeout are far above what a loaded machine needs (each flush is
+#: also bounded by the invoke's deadline).
+UNHURRIED = {"SIDECAR_EXPORT_BUDGET_MS": "20000", "OTEL_EXPORTER_OTLP_TIMEOUT": "20000"}
+#: Function timeout with faults: the budget (4 s) leaves it time to wait for runtimeDone first.
+FAULTS_TIMEOUT_S = 8.0
 
 
 def _gap(rng: random.Random) -> None:
@@ -49,11 +55,11 @@ def test_every_line_span_and_report_arrives_exactly_once(
     rng = random.Random(8)
     tag = f"ok-{policy}"
     with OtlpHttpReceiver() as rx:
-        env = sidecar_env(rx.endpoint, tmp_path, SIDECAR_FLUSH_POLICY=policy)
+        env = sidecar_env(rx.endpoint, tmp_path, SIDECAR_FLUSH_POLICY=policy, **UNHURRIED)
         task = make_function(tmp_path)
         started = time.monotonic()
         with LambdaEnvironment(
-            built_layer, task, "app.handler", env=env, freeze=True, echo_output=quiet
+            built_layer, task, "app.handler", env=env, freeze=True, timeout_s=30, echo_output=quiet
         ) as lam:
             results = []
             for n in range(invokes):
@@ -126,13 +132,25 @@ def test_timeouts_and_crashes_lose_only_what_the_platform_reports(
     for n in range(invokes):
         event: dict[str, object] = {"tag": tag, "n": n, "lines": LINES}
         if n in kinds:
-            event[kinds[n]] = 10 if kinds[n] == "sleep" else True
+            event[kinds[n]] = 3 * FAULTS_TIMEOUT_S if kinds[n] == "sleep" else True
         plan.append(event)
     with OtlpHttpReceiver() as rx:
-        env = sidecar_env(rx.endpoint, tmp_path, SIDECAR_FLUSH_POLICY="adaptive")
+        env = sidecar_env(
+            rx.endpoint,
+            tmp_path,
+            SIDECAR_FLUSH_POLICY="adaptive",
+            SIDECAR_EXPORT_BUDGET_MS="4000",
+            OTEL_EXPORTER_OTLP_TIMEOUT="20000",
+        )
         task = make_function(tmp_path)
         with LambdaEnvironment(
-            built_layer, task, "app.handler", env=env, freeze=True, timeout_s=3.0, echo_output=quiet
+            built_layer,
+            task,
+            "app.handler",
+            env=env,
+            freeze=True,
+            timeout_s=FAULTS_TIMEOUT_S,
+            echo_output=quiet,
         ) as lam:
             results = []
             for event in plan:

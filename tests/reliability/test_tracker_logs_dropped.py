@@ -42,6 +42,8 @@ async def test_without_drops_the_wait_still_needs_runtime_done() -> None:
 class _NoSignals:
     """Stands in for the processor: this test is about the tracker path of `Pipeline.ingest`."""
 
+    instance_id = None
+
     def process(self, events: object) -> Signals:
         return Signals()
 

@@ -170,3 +170,21 @@ def test_secrets_registered_at_run_time_are_picked_up() -> None:
     registry.add("tiny")  # too short to redact safely: ignored
     assert r.value(before) == {"headers": {"x-custom": REDACTED}}
     assert r.text(f"sent with {header_secret}, tiny") == f"sent with {REDACTED}, tiny"
+
+
+async def test_a_resolved_exporter_header_secret_is_redacted_from_then_on() -> None:
+    """The resolver of `${secretsmanager:...}` header references registers every value it hands
+    out, so a function that prints the key (with no recognisable key name) has it redacted."""
+    from extension.exporters.secret_refs import CachingResolver, find_refs
+
+    resolved = "dd-key-resolved-0123456789abcdef"
+
+    async def resolve(service: str, name: str, fresh: bool = False) -> str:
+        return resolved
+
+    r = Redactor.from_settings(False, ())
+    line = f"debug: using {resolved}"
+    assert r.text(line) == line
+    (ref,) = find_refs("${secretsmanager:prod/dd}")
+    assert await CachingResolver(resolve).value(ref) == resolved
+    assert r.text(line) == f"debug: using {REDACTED}"
