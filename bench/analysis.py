@@ -49,7 +49,7 @@ _APP_MODULES = (
 )
 
 
-def render(r: dict[str, Result], history: list[dict[str, Any]]) -> str:
+def render(results: dict[str, Result], history: list[dict[str, Any]]) -> str:
     """The section's Markdown; `history` = the cold-start summaries of the last full runs."""
     out = ["## What the numbers say, and what would close the gaps\n"]
     out.append(
@@ -71,7 +71,7 @@ def render(r: dict[str, Result], history: list[dict[str, Any]]) -> str:
         "0.88 / 2.48 ms -- run-to-run spread on this machine is as large as the target's margin; the "
         "tables show the latest run.\n"
     )
-    cs, lz = r.get("cold_start"), r.get("layer_size")
+    cs, lz = results.get("cold_start"), results.get("layer_size")
     app = lz["import_time"]["application (import extension.app)"] if lz else None
     fast = lz["import_time"]["fast path (boot script --version)"] if lz else None
     if cs:
@@ -80,7 +80,12 @@ def render(r: dict[str, Result], history: list[dict[str, Any]]) -> str:
         if cs["init"].get("first_invoke"):
             out.append(_first_invoke(cs, app))
         out.append(_fast_path(cs, fast))
-    ov, mem, tp, ca = r.get("overhead"), r.get("memory"), r.get("throughput"), r.get("cache_latency")
+    ov, mem, tp, ca = (
+        results.get("overhead"),
+        results.get("memory"),
+        results.get("throughput"),
+        results.get("cache_latency"),
+    )
     if ov:
         out.append(_overhead(ov))
     if mem:
@@ -93,8 +98,8 @@ def render(r: dict[str, Result], history: list[dict[str, Any]]) -> str:
 
 
 def _cold_vs_none(cs: dict[str, Any]) -> str:
-    s, l2r = cs["init"]["summary"], cs["launch_to_register"]["summary"]
-    none, side = s["none"]["median"], s["sidecar"]["median"]
+    init_summary, l2r = cs["init"]["summary"], cs["launch_to_register"]["summary"]
+    none, side = init_summary["none"]["median"], init_summary["sidecar"]["median"]
     reg = l2r["lambda-sidecar"]["median"]
     bare = l2r["python3 -E -S -B -c pass"]
     added = side - none
@@ -139,16 +144,20 @@ def _cold_vs_none(cs: dict[str, Any]) -> str:
 
 
 def _cold_vs_null(cs: dict[str, Any], history: list[dict[str, Any]]) -> str:
-    s, rt, l2r = cs["init"]["summary"], cs["init"]["ratios"], cs["launch_to_register"]["summary"]
+    init_summary, rt, l2r = cs["init"]["summary"], cs["init"]["ratios"], cs["launch_to_register"]["summary"]
     met = rt["sidecar_vs_null"] <= 1.05
     return (
         f"**Cold start vs null extension ({'met' if met else 'missed'}).** The null extension imports "
         f"`http.client` before it registers ({f(l2r['null extension']['median'], 0)} ms launch to register, "
         f"against {f(l2r['lambda-sidecar']['median'], 0)} ms for lambda-sidecar) and waits in `/event/next` "
-        f"right after. Init: {f(s['sidecar']['median'], 0)} ms with lambda-sidecar against "
-        f"{f(s['null']['median'], 0)} ms ({x(rt['sidecar_vs_null'])}; median of the per-round ratios "
+        f"right after. Init: {f(init_summary['sidecar']['median'], 0)} ms with lambda-sidecar against "
+        f"{f(init_summary['null']['median'], 0)} ms ({x(rt['sidecar_vs_null'])}; median of the per-round ratios "
         f"{x(rt['sidecar_vs_null_paired_median'])})"
-        + ("" if met else f", {f(s['sidecar']['median'] - 1.05 * s['null']['median'], 0)} ms over the target")
+        + (
+            ""
+            if met
+            else f", {f(init_summary['sidecar']['median'] - 1.05 * init_summary['null']['median'], 0)} ms over the target"
+        )
         + ". "
         + _spread(history)
     )
@@ -172,9 +181,9 @@ def _spread(history: list[dict[str, Any]]) -> str:
 
 def _first_invoke(cs: dict[str, Any], app: dict[str, Any] | None) -> str:
     init, fi = cs["init"], cs["init"]["first_invoke"]
-    s, me = init["summary"], init["sidecar_self_reported"]
+    summary, me = init["summary"], init["sidecar_self_reported"]
     ov, bl, resp = fi["extension_overhead_ms"], fi["billed_ms"], fi["first_response_ms"]
-    side_init = s["sidecar"]["median"]
+    side_init = summary["sidecar"]["median"]
     before_total = BEFORE["init_ms"] + BEFORE["first_invoke_ms"]
     top = ""
     if app:
@@ -267,7 +276,7 @@ def _overhead(ov: dict[str, Any]) -> str:
     from bench.common import pct
 
     sm = ov["summary"]
-    d = sm["adaptive/healthy"]["extension_overhead_ms"]
+    healthy = sm["adaptive/healthy"]["extension_overhead_ms"]
     sl = sm["adaptive/slow"]["extension_overhead_ms"]
     values = ov["samples"]["adaptive/healthy"]["extension_overhead_ms"]
     openers = _block_openers(ov, "adaptive/healthy")
@@ -279,11 +288,11 @@ def _overhead(ov: dict[str, Any]) -> str:
     rounds = ov.get("round_seconds") or []
     cmp = ov["comparisons"]
     rank = len(values) - int((len(values) - 1) * 0.99)  # p99 of n samples ~ this largest value
-    met = d["median"] <= 1 and d["p99"] <= 5
+    met = healthy["median"] <= 1 and healthy["p99"] <= 5
     text = (
         f"**Per-invoke overhead ({'met' if met else 'missed'}).** Under the default policy the median "
-        f"overhead is {f(d['median'], 2)} ms: the extension is back in `/event/next` before the runtime "
-        f"finishes. The tail (p99 {f(d['p99'], 2)} ms, max {f(d['max'], 0)} ms; with the slow backend "
+        f"overhead is {f(healthy['median'], 2)} ms: the extension is back in `/event/next` before the runtime "
+        f"finishes. The tail (p99 {f(healthy['p99'], 2)} ms, max {f(healthy['max'], 0)} ms; with the slow backend "
         f"p99 {f(sl['p99'], 0)} ms, max {f(sl['max'], 0)} ms) is the periodic export that `adaptive` "
         "runs once invokes are frequent: it runs alongside the function, and when the function is "
         "shorter than the export the invoke phase waits for the rest of it (bounded by "
@@ -342,16 +351,18 @@ def _memory(mem: dict[str, Any]) -> str:
 
 
 def _throughput(tp: dict[str, Any]) -> str:
-    t, j = tp["summary"]["text"], tp["summary"]["json"]
+    text_summary, json_summary = tp["summary"]["text"], tp["summary"]["json"]
     lines = tp.get("extension_shutdown_lines", [])
     queue_full = counter(lines, "destination_dropped{otlp:queue_full}")
     exported = counter(lines, "exported{otlp}")
     pressed = counter(lines, "flushes_under_pressure")
     side = [r for r in tp["bursts"] if r["who"] == "sidecar"]
     api_dropped = sum(r["logs_dropped_records"] for r in side)
-    best_kind = max((t, "text"), (j, "JSON"), key=lambda kv: kv[0]["best_lossless_records_per_s"])[1]
-    best = max(t["best_lossless_records_per_s"], j["best_lossless_records_per_s"])
-    per_cpu = {"text": t["records_per_cpu_second"], "JSON": j["records_per_cpu_second"]}
+    best_kind = max(
+        (text_summary, "text"), (json_summary, "JSON"), key=lambda kv: kv[0]["best_lossless_records_per_s"]
+    )[1]
+    best = max(text_summary["best_lossless_records_per_s"], json_summary["best_lossless_records_per_s"])
+    per_cpu = {"text": text_summary["records_per_cpu_second"], "JSON": json_summary["records_per_cpu_second"]}
     above = [k for k, v in per_cpu.items() if v >= 20000]
     sizes = sorted({r["lines"] for r in side})
     biggest = sizes[-1] if sizes else 0
@@ -360,11 +371,15 @@ def _throughput(tp: dict[str, Any]) -> str:
         n: [max(0, r["lost"] - r["logs_dropped_records"]) for r in side if r["lines"] == n] for n in sizes
     }
     clean_sizes = [n for n in sizes if n < biggest and not any(queue_loss[n])]
-    slow_fn = [k for k, v in (("text", t), ("JSON", j)) if v["function_only_records_per_s_median"] < 20000]
+    slow_fn = [
+        k
+        for k, v in (("text", text_summary), ("JSON", json_summary))
+        if v["function_only_records_per_s_median"] < 20000
+    ]
     text = (
         f"**Throughput ({'met' if best >= 20000 else 'missed'}).** Extension CPU per 1,000 records, in "
-        f"runs where nothing was dropped: about {f(t['extension_cpu_ms_per_1000_median'], 0)} ms for text "
-        f"lines and {f(j['extension_cpu_ms_per_1000_median'], 0)} ms for JSON records (parse, OTLP "
+        f"runs where nothing was dropped: about {f(text_summary['extension_cpu_ms_per_1000_median'], 0)} ms for text "
+        f"lines and {f(json_summary['extension_cpu_ms_per_1000_median'], 0)} ms for JSON records (parse, OTLP "
         f"encoding, gzip, HTTP), i.e. ~{f(per_cpu['text'], 0)} and ~{f(per_cpu['JSON'], 0)} records per "
         "second of one core -- "
         + (
@@ -379,7 +394,7 @@ def _throughput(tp: dict[str, Any]) -> str:
         + " (/proc CPU ticks have 10 ms resolution, so over bursts of 1,000-3,000 records this figure is "
         f"coarse). End to end the best lossless run reached {f(best, 0)} records/s ({best_kind}; last full "
         f"run before export under pressure: {f(BEFORE['best_lossless'], 0)}), and "
-        f"{f(t['sustained_records_per_s_median'], 0)}/s (text) and {f(j['sustained_records_per_s_median'], 0)}"
+        f"{f(text_summary['sustained_records_per_s_median'], 0)}/s (text) and {f(json_summary['sustained_records_per_s_median'], 0)}"
         "/s (JSON) sustained: the function, the emulator's telemetry delivery (Python, in the benchmark "
         "process), the extension and the receiver share two cores, and under `end` each invoke waits "
         "for its export. "
@@ -390,7 +405,7 @@ def _throughput(tp: dict[str, Any]) -> str:
             "extension does: with no extension at all, the function and the emulator produce only "
             + " and ".join(
                 f"{f(v['function_only_records_per_s_median'], 0)} {k} records/s"
-                for k, v in (("text", t), ("JSON", j))
+                for k, v in (("text", text_summary), ("JSON", json_summary))
                 if k in slow_fn
             )
             + " (sustained median). "
@@ -418,7 +433,7 @@ def _throughput(tp: dict[str, Any]) -> str:
         "gzipped synchronously on the extension's one event loop, so intake pauses while it runs and "
         "the platform's buffer fills; and one export at a time cannot drain a function that writes "
         "faster than the extension encodes (the function alone writes "
-        f"{f(t['function_only_records_per_s_median'], 0)} text lines/s here). "
+        f"{f(text_summary['function_only_records_per_s_median'], 0)} text lines/s here). "
         f"{tp.get('receiver_duplicates', 0):,} records arrived twice (before: "
         f"{f(BEFORE['duplicates'], 0)}): exports cut off by the export budget or the invoke deadline after "
         "the receiver had accepted them, then retried. What would close it (exporters, pipeline, "
@@ -430,14 +445,14 @@ def _throughput(tp: dict[str, Any]) -> str:
 
 
 def _cache(ca: dict[str, Any]) -> str:
-    u, bt = ca["summary"]["urllib"], ca["summary"]["boto3_direct"]
+    urllib, bt = ca["summary"]["urllib"], ca["summary"]["boto3_direct"]
     pre = ca["init_reads"]["prefetched"]["ms"]
     cold = ca.get("cold_start")
     return (
-        f"**Cache.** A hit costs {f(u['median'], 2)} ms median with a new connection per call "
+        f"**Cache.** A hit costs {f(urllib['median'], 2)} ms median with a new connection per call "
         f"({f(ca['summary']['requests_session']['median'], 2)} ms with a kept-alive `requests.Session`), "
         f"against {f(bt['median'], 1)} ms for boto3 to a *local* moto (a real region adds its network "
-        f"round trip). Tail: p99/p50 = {f(u['p99'] / u['median'], 1)} for cache hits and "
+        f"round trip). Tail: p99/p50 = {f(urllib['p99'] / urllib['median'], 1)} for cache hits and "
         f"{f(bt['p99'] / bt['median'], 1)} for the direct boto3 calls measured in the same invokes; a "
         "hit's tail on this loaded machine is scheduling noise plus the moments the extension's "
         "single event loop is busy with other work (telemetry intake, exports), which this benchmark "

@@ -13,6 +13,12 @@ prefetched from moto, which runs in its own process) measures inside the functio
   documents), N with one `requests.Session` (keep-alive), and N direct boto3
   `get_secret_value` calls to moto (the baseline a cache replaces; an AWS region is further away).
 
+The first read in init is the row "first read in init served by the prefetch, waited X ms": with
+a prefetch list set the extension prefetches before it registers (Lambda starts the function's
+init only after that), so the read finds `hit` and waits only for the local call. The price is
+in launch-to-register (the extension's `ready: registered in X ms` line), measured here with and
+without a prefetch list.
+
 The three loops run in the same invoke, one after the other, over several invokes (cold starts
 included, so the init reads are sampled several times). Each cold start also records its Init
 Duration and the first invoke's `extensionOverhead`: a function that reads the cache in its init
@@ -22,6 +28,7 @@ waits there for the extension's start-up, which fast init otherwise moves into t
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from bench.common import (
@@ -39,6 +46,14 @@ from bench.common import (
     write_result,
 )
 
+_READY = re.compile(r"ready: registered in ([\d.]+) ms")
+
+
+def _register_ms(lines: list[tuple[str, str]]) -> float | None:
+    """The last launch-to-register time the extension logged in `lines`."""
+    found = [float(m.group(1)) for _, line in lines if (m := _READY.search(line))]
+    return found[-1] if found else None
+
 
 def run(
     quick: bool, cold_starts: int | None = None, reads: int | None = None, invokes: int = 3
@@ -54,6 +69,7 @@ def run(
 
     upstream_calls: list[dict[str, int]] = []
     init_ms: list[float] = []
+    register_ms: dict[str, list[float]] = {"with_prefetch": [], "without_prefetch": []}
     first_overhead_ms: list[float] = []
     with Sink() as sink, Moto() as moto, FaultProxy(moto.url) as proxy:
         env = sidecar_env(
@@ -67,13 +83,14 @@ def run(
         )
         lam = LambdaEnvironment(layer, BENCH_FN, "app.handler", timeout_s=60, env=env, echo_output=False)
         with lam:
-            for c in range(cold_starts):
+            for cold_start in range(cold_starts):
                 lam.spindown()
                 proxy.counts.clear()
                 first = lam.invoke({"cache": 0})  # cold start: the init reads, then nothing
                 if first.status != "success":
                     raise RuntimeError(f"cache invoke failed: {first.response}")
                 upstream_calls.append(dict(proxy.counts))
+                _collect(register_ms["with_prefetch"], lam)
                 init_ms.append(
                     float(lam.events_of("platform.initReport")[-1]["record"]["metrics"]["durationMs"])
                 )
@@ -86,24 +103,43 @@ def run(
                     res = lam.invoke({"cache": reads, "secret": SECRETS[1]})
                     if res.status != "success":
                         raise RuntimeError(f"cache invoke failed: {res.response}")
-                    for k in lat:
-                        lat[k].extend(res.response[k])
-                log(f"cache latency: cold start {c + 1}/{cold_starts} done")
-    summ = {k: summary(v) for k, v in lat.items()}
+                    for key in lat:
+                        lat[key].extend(res.response[key])
+                log(f"cache latency: cold start {cold_start + 1}/{cold_starts} done")
+        no_prefetch = {key: v for key, v in env.items() if key != "SIDECAR_PREFETCH"}
+        no_prefetch["BENCH_INIT_READS"] = "0"
+        lam = LambdaEnvironment(
+            layer, BENCH_FN, "app.handler", timeout_s=60, env=no_prefetch, echo_output=False
+        )
+        with lam:
+            for _ in range(cold_starts):
+                lam.spindown()
+                if lam.invoke({"cache": 0}).status != "success":
+                    raise RuntimeError("cold start without a prefetch list failed")
+                _collect(register_ms["without_prefetch"], lam)
+        log("cache latency: launch-to-register without a prefetch list done")
+    summ = {key: summary(v) for key, v in lat.items()}
     out: dict[str, Any] = {
         "reads_per_loop": reads,
         "cold_starts": cold_starts,
         "samples": lat,
         "summary": summ,
         "init_reads": {
-            k: {
+            key: {
                 "ms": summary([r["ms"] for r in v]),
                 "x_cache": [r["x_cache"] for r in v],
                 "n": len(v),
             }
-            for k, v in init_reads.items()
+            for key, v in init_reads.items()
         },
         "upstream_calls_per_cold_start": upstream_calls,
+        # "first read in init served by the prefetch, waited X ms"
+        "first_init_read_served_by_prefetch": {
+            "waited_ms": summary([r["ms"] for r in init_reads["prefetched"]]),
+            "hit": sum(r["x_cache"] == "hit" for r in init_reads["prefetched"]),
+            "n": len(init_reads["prefetched"]),
+        },
+        "launch_to_register_ms": {key: summary(v) for key, v in register_ms.items() if v},
         "cold_start": {
             "init_ms": summary(init_ms),
             "first_invoke_extension_overhead_ms": summary(first_overhead_ms),
@@ -124,17 +160,30 @@ def run(
     return out
 
 
+def _collect(into: list[float], lam: Any) -> None:
+    value = _register_ms(lam.output_lines)
+    if value is not None:
+        into.append(value)
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--cold-starts", type=int)
-    p.add_argument("--reads", type=int)
-    a = p.parse_args()
-    data = run(a.quick, a.cold_starts, a.reads)
-    for k, s in data["summary"].items():
-        print(f"{k:18} median {s['median']:6.2f} ms  p90 {s['p90']:6.2f}  p99 {s['p99']:6.2f}")
-    for k, v in data["init_reads"].items():
-        print(k, round(v["ms"]["median"], 2), "ms", v["x_cache"])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cold-starts", type=int)
+    parser.add_argument("--reads", type=int)
+    args = parser.parse_args()
+    data = run(args.quick, args.cold_starts, args.reads)
+    for key, stats in data["summary"].items():
+        print(f"{key:18} median {stats['median']:6.2f} ms  p90 {stats['p90']:6.2f}  p99 {stats['p99']:6.2f}")
+    for key, value in data["init_reads"].items():
+        print(key, round(value["ms"]["median"], 2), "ms", value["x_cache"])
+    first = data["first_init_read_served_by_prefetch"]
+    print(
+        f"first read in init served by the prefetch ({first['hit']}/{first['n']} hit), "
+        f"waited {first['waited_ms']['median']:.2f} ms (median)"
+    )
+    for key, value in data["launch_to_register_ms"].items():
+        print(f"launch-to-register {key:17} median {value['median']:7.1f} ms  p90 {value['p90']:7.1f}")
 
 
 if __name__ == "__main__":

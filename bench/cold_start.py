@@ -90,14 +90,18 @@ PREFETCH_WAIT_S = 3.0
 def init_durations(rounds: int) -> dict[str, Any]:
     from emulator import LambdaEnvironment
 
-    samples: dict[str, list[float]] = {c: [] for c in CONFIGS}
-    first: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CONFIGS} for m in FIRST_INVOKE}
+    samples: dict[str, list[float]] = {config: [] for config in CONFIGS}
+    first: dict[str, dict[str, list[float]]] = {
+        measure: {config: [] for config in CONFIGS} for measure in FIRST_INVOKE
+    }
     ready: list[tuple[float, float]] = []
     prefetch_ok: list[int] = []
     prefetch_ms: list[float] = []
     prefetch_after_phase = 0
     lines: list[str] = []
-    costs: dict[str, dict[str, list[float]]] = {m: {c: [] for c in EXTENSIONS} for m in COSTS}
+    costs: dict[str, dict[str, list[float]]] = {
+        measure: {config: [] for config in EXTENSIONS} for measure in COSTS
+    }
     first_export_seen = 0
 
     def capture(source: str, line: str) -> None:
@@ -113,38 +117,40 @@ def init_durations(rounds: int) -> dict[str, Any]:
             "sidecar": sidecar_env(sink, moto),
         }
         lams = {
-            c: LambdaEnvironment(opts[c], MINIMAL_FN, "app.handler", env=envs[c], echo_output=capture)
-            for c in CONFIGS
+            config: LambdaEnvironment(
+                opts[config], MINIMAL_FN, "app.handler", env=envs[config], echo_output=capture
+            )
+            for config in CONFIGS
         }
         try:
-            for c in CONFIGS:
-                lams[c].start()  # first cold start of each: warms the page cache, not counted
-                lams[c].invoke({})
-                lams[c].spindown()
-            for r in range(rounds):
-                for c in rotated(CONFIGS, r):
-                    lam = lams[c]
+            for config in CONFIGS:
+                lams[config].start()  # first cold start of each: warms the page cache, not counted
+                lams[config].invoke({})
+                lams[config].spindown()
+            for round_index in range(rounds):
+                for config in rotated(CONFIGS, round_index):
+                    lam = lams[config]
                     lines.clear()
                     exports_before = int(sink.stats()["requests"])
                     result = lam.invoke({})
                     init = lam.events_of("platform.initReport")[-1]["record"]
                     report = lam.events_of("platform.report")[-1]["record"]
                     if result.status != "success" or init["status"] != "success":
-                        raise RuntimeError(f"{c}: cold start failed: {result} {init}")
-                    samples[c].append(float(init["metrics"]["durationMs"]))
+                        raise RuntimeError(f"{config}: cold start failed: {result} {init}")
+                    samples[config].append(float(init["metrics"]["durationMs"]))
                     done = [
                         e["record"]
                         for e in lam.events_of("platform.runtimeDone")
                         if e["record"].get("requestId") == result.request_id
                     ]
-                    first["function_ms"][c].append(float(done[-1]["metrics"]["durationMs"]))
-                    first["invoke_phase_ms"][c].append(float(report["metrics"]["durationMs"]))
-                    first["extension_overhead_ms"][c].append(extension_overhead_ms(report))
-                    first["billed_ms"][c].append(float(report["metrics"]["billedDurationMs"]))
-                    first["caller_ms"][c].append(float(result.duration_ms))
+                    first["function_ms"][config].append(float(done[-1]["metrics"]["durationMs"]))
+                    first["invoke_phase_ms"][config].append(float(report["metrics"]["durationMs"]))
+                    first["extension_overhead_ms"][config].append(extension_overhead_ms(report))
+                    first["billed_ms"][config].append(float(report["metrics"]["billedDurationMs"]))
+                    first["caller_ms"][config].append(float(result.duration_ms))
                     # the emulator times the invoke from the end of init: add init for the caller's wait
-                    first["first_response_ms"][c].append(samples[c][-1] + float(result.duration_ms))
-                    if c == "sidecar":
+                    first["first_response_ms"][config].append(samples[config][-1] + float(result.duration_ms))
+                    if config == "sidecar":
                         in_phase = any(_PREFETCH.search(line) for line in list(lines))
                         wait_until = time.monotonic() + PREFETCH_WAIT_S
                         while not any(_PREFETCH.search(line) for line in list(lines)):
@@ -153,14 +159,14 @@ def init_durations(rounds: int) -> dict[str, Any]:
                             time.sleep(0.02)
                         prefetch_after_phase += not in_phase
                         for line in list(lines):
-                            if m := _READY.search(line):
-                                ready.append((float(m.group(1)), float(m.group(2))))
-                            if m := _PREFETCH.search(line):
-                                prefetch_ok.append(int(m.group(1)))
-                                prefetch_ms.append(float(m.group(3)))
-                    if c != "none":
-                        pid = lam.pids[EXTENSION_NAMES[c]]
-                        wait_for = exports_before if c == "sidecar" else -1
+                            if measure := _READY.search(line):
+                                ready.append((float(measure.group(1)), float(measure.group(2))))
+                            if measure := _PREFETCH.search(line):
+                                prefetch_ok.append(int(measure.group(1)))
+                                prefetch_ms.append(float(measure.group(3)))
+                    if config != "none":
+                        pid = lam.pids[EXTENSION_NAMES[config]]
+                        wait_for = exports_before if config == "sidecar" else -1
 
                         def exported_past(n: int = wait_for) -> bool:
                             return int(sink.stats()["requests"]) > n
@@ -169,22 +175,24 @@ def init_durations(rounds: int) -> dict[str, Any]:
                         sampler = ExitSampler(pid)
                         lam.spindown()
                         cpu_shutdown, hwm_mb = sampler.finish()
-                        costs["cpu_first_s"][c].append(cpu_first)
-                        costs["cpu_shutdown_s"][c].append(cpu_shutdown)
-                        costs["hwm_mb"][c].append(hwm_mb)
-                        first_export_seen += exported if c == "sidecar" else 0
+                        costs["cpu_first_s"][config].append(cpu_first)
+                        costs["cpu_shutdown_s"][config].append(cpu_shutdown)
+                        costs["hwm_mb"][config].append(hwm_mb)
+                        first_export_seen += exported if config == "sidecar" else 0
                     else:
                         lam.spindown()
-                last = ", ".join(f"{c}={samples[c][-1]:.0f}" for c in CONFIGS)
-                log(f"cold start round {r + 1}/{rounds}: {last} ms")
+                last = ", ".join(f"{config}={samples[config][-1]:.0f}" for config in CONFIGS)
+                log(f"cold start round {round_index + 1}/{rounds}: {last} ms")
         finally:
             for lam in lams.values():
                 lam.close()
     out: dict[str, Any] = {
         "samples": samples,
-        "summary": {c: summary(v) for c, v in samples.items()},
+        "summary": {config: summary(v) for config, v in samples.items()},
         "first_invoke_samples": first,
-        "first_invoke": {m: {c: summary(v) for c, v in per.items()} for m, per in first.items()},
+        "first_invoke": {
+            measure: {config: summary(v) for config, v in per.items()} for measure, per in first.items()
+        },
         "sidecar_self_reported": {
             "register_ms": summary([a for a, _ in ready]),
             "started_ms": summary([b for _, b in ready]),
@@ -195,11 +203,13 @@ def init_durations(rounds: int) -> dict[str, Any]:
         "prefetch_ms": summary(prefetch_ms),
         "prefetch_finished_after_first_invoke": prefetch_after_phase,
         "extension_cost_samples": costs,
-        "extension_cost": {m: {c: summary(v) for c, v in per.items()} for m, per in costs.items()},
+        "extension_cost": {
+            measure: {config: summary(v) for config, v in per.items()} for measure, per in costs.items()
+        },
         "first_export_seen": first_export_seen,
         "translated": translate(costs, first),
     }
-    med = {c: out["summary"][c]["median"] for c in CONFIGS}
+    med = {config: out["summary"][config]["median"] for config in CONFIGS}
     out["ratios"] = {
         "sidecar_vs_none": ratio(med["sidecar"], med["none"]),
         "sidecar_vs_null": ratio(med["sidecar"], med["null"]),
@@ -247,10 +257,12 @@ def translate(
     out: dict[str, Any] = {}
     for mb in TRANSLATE_MB:
         row: dict[str, Any] = {}
-        for c in CONFIGS:
-            cpu_first = pct(costs["cpu_first_s"][c], 50) if c in costs["cpu_first_s"] else 0.0
-            cpu_shutdown = pct(costs["cpu_shutdown_s"][c], 50) if c in costs["cpu_shutdown_s"] else 0.0
-            row[c] = {
+        for config in CONFIGS:
+            cpu_first = pct(costs["cpu_first_s"][config], 50) if config in costs["cpu_first_s"] else 0.0
+            cpu_shutdown = (
+                pct(costs["cpu_shutdown_s"][config], 50) if config in costs["cpu_shutdown_s"] else 0.0
+            )
+            row[config] = {
                 "cpu_first_billed_s": billed_s_for_cpu(cpu_first, mb),
                 "cpu_shutdown_billed_s": billed_s_for_cpu(cpu_shutdown, mb),
             }
@@ -309,7 +321,7 @@ def _time_to_exit(argv: list[str], env: dict[str, str]) -> float:
 
 def launch_to_register(rounds: int) -> dict[str, Any]:
     configs = ("python3 -c pass", "python3 -E -S -B -c pass", "null extension", "lambda-sidecar")
-    samples: dict[str, list[float]] = {c: [] for c in configs}
+    samples: dict[str, list[float]] = {config: [] for config in configs}
     layer = ensure_layer()
     with tempfile.TemporaryDirectory(prefix="bench-l2r-") as tmp, socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -336,13 +348,16 @@ def launch_to_register(rounds: int) -> dict[str, Any]:
             ),
         }
         # PATH lookups: the runs above resolve python3 through the private bin folder
-        for c in configs:  # warm-up
-            runs[c]()
-        for r in range(rounds):
-            for c in rotated(configs, r):
-                samples[c].append(runs[c]())
-    out: dict[str, Any] = {"samples": samples, "summary": {c: summary(v) for c, v in samples.items()}}
-    med = {c: out["summary"][c]["median"] for c in configs}
+        for config in configs:  # warm-up
+            runs[config]()
+        for round_index in range(rounds):
+            for config in rotated(configs, round_index):
+                samples[config].append(runs[config]())
+    out: dict[str, Any] = {
+        "samples": samples,
+        "summary": {config: summary(v) for config, v in samples.items()},
+    }
+    med = {config: out["summary"][config]["median"] for config in configs}
     out["ratios"] = {
         "sidecar_vs_python_pass": ratio(med["lambda-sidecar"], med["python3 -c pass"]),
         "sidecar_vs_python_pass_same_flags": ratio(med["lambda-sidecar"], med["python3 -E -S -B -c pass"]),
@@ -402,17 +417,23 @@ def append_history(result: dict[str, Any], keep: int = HISTORY_KEEP) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--rounds", type=int)
-    a = p.parse_args()
-    data = run(a.quick, a.rounds)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int)
+    args = parser.parse_args()
+    data = run(args.quick, args.rounds)
     for part in ("init", "launch_to_register"):
-        for c, s in data[part]["summary"].items():
-            print(f"{part:20} {c:26} median {s['median']:8.1f} ms  p90 {s['p90']:8.1f}  iqr {s['iqr']:6.1f}")
+        for config, stats in data[part]["summary"].items():
+            print(
+                f"{part:20} {config:26} median {stats['median']:8.1f} ms  p90 {stats['p90']:8.1f}"
+                f"  iqr {stats['iqr']:6.1f}"
+            )
         print(f"{part:20} ratios {data[part]['ratios']}")
-    for m, per in data["init"]["first_invoke"].items():
-        print(f"first invoke {m:22} " + "  ".join(f"{c} {v['median']:7.1f}" for c, v in per.items()))
+    for measure, per in data["init"]["first_invoke"].items():
+        print(
+            f"first invoke {measure:22} "
+            + "  ".join(f"{config} {value['median']:7.1f}" for config, value in per.items())
+        )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def serve(port: int) -> None:
     from extension.processors.processor import TelemetryProcessor
     from extension.signals import Resource, Signals
     from extension.sources.otlp_receiver.server import OtlpReceiver
-    from extension.sources.telemetry_api.tracker import InvocationTracker
+    from extension.lifecycle.invocation_tracker import InvocationTracker
     from extension.stats import Stats
 
     class Discard:

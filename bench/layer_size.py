@@ -83,27 +83,34 @@ def import_times(runs: int) -> dict[str, Any]:
         "fast path (boot script --version)": ([str(boot), "--version"], layer),
         "application (import extension.app)": (["-c", "import extension.app"], layer / "lambda-sidecar"),
     }
-    totals: dict[str, list[float]] = {c: [] for c in cases}
-    per_module: dict[str, dict[str, list[tuple[int, int]]]] = {c: defaultdict(list) for c in cases}
-    for r in range(runs):
-        for c in list(cases) if r % 2 == 0 else list(cases)[::-1]:
-            args, cwd = cases[c]
+    totals: dict[str, list[float]] = {case: [] for case in cases}
+    per_module: dict[str, dict[str, list[tuple[int, int]]]] = {case: defaultdict(list) for case in cases}
+    for run_index in range(runs):
+        for case in list(cases) if run_index % 2 == 0 else list(cases)[::-1]:
+            args, cwd = cases[case]
             total, mods = _importtime(args, cwd)
-            totals[c].append(total / 1000)
-            for m, v in mods.items():
-                per_module[c][m].append(v)
+            totals[case].append(total / 1000)
+            for module, timings in mods.items():
+                per_module[case][module].append(timings)
     out: dict[str, Any] = {}
-    for c in cases:
-        seen = per_module[c]
-        top = sorted(((min(s for s, _ in v), min(k for _, k in v), m) for m, v in seen.items()), reverse=True)
-        cum = sorted(((min(k for _, k in v), m) for m, v in seen.items()), reverse=True)
-        out[c] = {
-            "total_ms": summary(totals[c]),
+    for case in cases:
+        seen = per_module[case]
+        top = sorted(
+            (
+                (min(s for s, _ in timings), min(k for _, k in timings), module)
+                for module, timings in seen.items()
+            ),
+            reverse=True,
+        )
+        cum = sorted(((min(k for _, k in timings), module) for module, timings in seen.items()), reverse=True)
+        out[case] = {
+            "total_ms": summary(totals[case]),
             "modules": len(seen),
             "top_self_ms": [
-                {"module": m, "self_ms": s / 1000, "cumulative_ms": k / 1000} for s, k, m in top[:15]
+                {"module": module, "self_ms": s / 1000, "cumulative_ms": k / 1000}
+                for s, k, module in top[:15]
             ],
-            "top_cumulative_ms": [{"module": m, "cumulative_ms": k / 1000} for k, m in cum[:15]],
+            "top_cumulative_ms": [{"module": module, "cumulative_ms": k / 1000} for k, module in cum[:15]],
         }
     return out
 
@@ -118,15 +125,21 @@ def run(quick: bool, build_all: bool | None = None, runs: int | None = None) -> 
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--all", action="store_true", default=None)
-    a = p.parse_args()
-    data = run(a.quick, a.all)
-    for t in data["sizes"]["targets"]:
-        print(f"{t['target']:22} zipped {t['zipped_mb']:.2f} MB, unpacked {t['unpacked_mb']:.2f} MB")
-    for c, v in data["import_time"].items():
-        print(f"{c:38} imports median {v['total_ms']['median']:.1f} ms min {v['total_ms']['min']:.1f} ms")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--all", action="store_true", default=None)
+    args = parser.parse_args()
+    data = run(args.quick, args.all)
+    for target in data["sizes"]["targets"]:
+        print(
+            f"{target['target']:22} zipped {target['zipped_mb']:.2f} MB,"
+            f" unpacked {target['unpacked_mb']:.2f} MB"
+        )
+    for case, value in data["import_time"].items():
+        print(
+            f"{case:38} imports median {value['total_ms']['median']:.1f} ms"
+            f" min {value['total_ms']['min']:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def run(quick: bool, invokes: int | None = None, block: int = BLOCK, managed: bo
     layer = ensure_layer()
     total = invokes or (2000 if quick else 10_000)
     configs = {"sidecar": "lambda-sidecar", "null": "null-extension"}
-    series: dict[str, list[dict[str, float]]] = {c: [] for c in configs}
+    series: dict[str, list[dict[str, float]]] = {config: [] for config in configs}
     summary_lines: list[str] = []
 
     def capture(source: str, line: str) -> None:
@@ -59,24 +59,26 @@ def run(quick: bool, invokes: int | None = None, block: int = BLOCK, managed: bo
         try:
             for lam in lams.values():
                 lam.start()
-            done = {c: 0 for c in configs}
-            errors = {c: 0 for c in configs}
+            done = {config: 0 for config in configs}
+            errors = {config: 0 for config in configs}
             round_no = 0
             while min(done.values()) < total:
                 order = list(configs) if round_no % 2 == 0 else list(configs)[::-1]
-                for c in order:
-                    lam = lams[c]
-                    n = min(block, total - done[c]) if done[c] else 1  # first sample after invoke 1
-                    for _ in range(n):
+                for config in order:
+                    lam = lams[config]
+                    count = (
+                        min(block, total - done[config]) if done[config] else 1
+                    )  # first sample after invoke 1
+                    for _ in range(count):
                         if lam.invoke({}).status != "success":
-                            errors[c] += 1
-                    done[c] += n
-                    pid = lam.pids[configs[c]]
+                            errors[config] += 1
+                    done[config] += count
+                    pid = lam.pids[configs[config]]
                     status = proc_status_kb(pid)
                     report = lam.events_of("platform.report")[-1]["record"]["metrics"]
-                    series[c].append(
+                    series[config].append(
                         {
-                            "invokes": done[c],
+                            "invokes": done[config],
                             "rss_mb": status.get("VmRSS", 0) / 1024,
                             "hwm_mb": status.get("VmHWM", 0) / 1024,
                             "anon_mb": status.get("RssAnon", 0) / 1024,
@@ -101,10 +103,10 @@ def run(quick: bool, invokes: int | None = None, block: int = BLOCK, managed: bo
         "extension_log": summary_lines,
     }
     growth_from = 1000 if total >= 2000 else total // 10  # the window: invoke 1,000 -> 10,000
-    for c, pts in series.items():
+    for config, pts in series.items():
         tenth = next(p for p in pts if p["invokes"] >= growth_from)
         last = pts[-1]
-        out[c] = {
+        out[config] = {
             "rss_after_1_mb": pts[0]["rss_mb"],
             "rss_at_10pct_mb": tenth["rss_mb"],
             "rss_final_mb": last["rss_mb"],
@@ -120,16 +122,16 @@ def run(quick: bool, invokes: int | None = None, block: int = BLOCK, managed: bo
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--invokes", type=int)
-    p.add_argument("--no-managed", action="store_true", help="skip the Managed Instances run")
-    a = p.parse_args()
-    data = run(a.quick, a.invokes, managed=not a.no_managed)
-    for c in ("sidecar", "null"):
-        print(c, {k: round(v, 2) for k, v in data[c].items()})
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--invokes", type=int)
+    parser.add_argument("--no-managed", action="store_true", help="skip the Managed Instances run")
+    args = parser.parse_args()
+    data = run(args.quick, args.invokes, managed=not args.no_managed)
+    for config in ("sidecar", "null"):
+        print(config, {key: round(value, 2) for key, value in data[config].items()})
     if "managed" in data:
-        print("managed", {k: v for k, v in data["managed"].items() if k != "series"})
+        print("managed", {key: value for key, value in data["managed"].items() if key != "series"})
 
 
 if __name__ == "__main__":

@@ -49,62 +49,62 @@ def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup
     block = block or (30 if quick else 50)
     configs = ["none", "null"] + [f"{p}/{rx}" for p in POLICIES for rx in ("healthy", "slow")]
     metrics = ("extension_overhead_ms", "billed_duration_ms", "duration_ms", "caller_latency_ms")
-    samples: dict[str, dict[str, list[float]]] = {c: {m: [] for m in metrics} for c in configs}
-    errors: dict[str, int] = {c: 0 for c in configs}
+    samples: dict[str, dict[str, list[float]]] = {config: {m: [] for m in metrics} for config in configs}
+    errors: dict[str, int] = {config: 0 for config in configs}
     # Which samples opened their configuration's block (after ~one round idle: that is when a
     # periodic export falls due), and how long each round took (the idle time between blocks).
-    block_starts: dict[str, list[int]] = {c: [] for c in configs}
+    block_starts: dict[str, list[int]] = {config: [] for config in configs}
     round_seconds: list[float] = []
     with Sink() as healthy, Sink() as slow, empty_opt() as none_opt:
         slow.delay(SLOW_S)
         lams: dict[str, Any] = {}
         try:
-            for c in configs:
-                if c == "none":
+            for config in configs:
+                if config == "none":
                     opt, env = none_opt, baseline_env()
-                elif c == "null":
+                elif config == "null":
                     opt, env = NULL_LAYER, baseline_env()
                 else:
-                    policy, rx = c.split("/")
+                    policy, rx = config.split("/")
                     opt, env = layer, sidecar_env(healthy if rx == "healthy" else slow, None, policy=policy)
-                lams[c] = LambdaEnvironment(
+                lams[config] = LambdaEnvironment(
                     opt, BENCH_FN, "app.handler", env=env, freeze=True, echo_output=False
                 )
-                lams[c].start()
+                lams[config].start()
                 for _ in range(warmup):
-                    lams[c].invoke({})
-            for r in range(rounds):
+                    lams[config].invoke({})
+            for round_index in range(rounds):
                 round_started = time.monotonic()
-                for c in rotated(configs, r):
-                    lam = lams[c]
-                    block_starts[c].append(len(samples[c]["extension_overhead_ms"]))
+                for config in rotated(configs, round_index):
+                    lam = lams[config]
+                    block_starts[config].append(len(samples[config]["extension_overhead_ms"]))
                     for _ in range(block):
                         res = lam.invoke({})
                         if res.status != "success":
-                            errors[c] += 1
+                            errors[config] += 1
                             continue
                         report = lam.events_of("platform.report")[-1]["record"]
-                        s = samples[c]
-                        s["extension_overhead_ms"].append(extension_overhead_ms(report))
-                        s["billed_duration_ms"].append(float(report["metrics"]["billedDurationMs"]))
-                        s["duration_ms"].append(float(report["metrics"]["durationMs"]))
-                        s["caller_latency_ms"].append(float(res.duration_ms))
+                        series = samples[config]
+                        series["extension_overhead_ms"].append(extension_overhead_ms(report))
+                        series["billed_duration_ms"].append(float(report["metrics"]["billedDurationMs"]))
+                        series["duration_ms"].append(float(report["metrics"]["durationMs"]))
+                        series["caller_latency_ms"].append(float(res.duration_ms))
                 round_seconds.append(time.monotonic() - round_started)
-                log(f"overhead round {r + 1}/{rounds} done")
+                log(f"overhead round {round_index + 1}/{rounds} done")
         finally:
             for lam in lams.values():
                 lam.close()
-    summ = {c: {m: summary(v) for m, v in samples[c].items()} for c in configs}
+    summ = {config: {m: summary(v) for m, v in samples[config].items()} for config in configs}
     base_latency = summ["none"]["caller_latency_ms"]["median"]
     comparisons = {
-        c: {
-            "caller_latency_vs_none": ratio(summ[c]["caller_latency_ms"]["median"], base_latency),
-            "caller_latency_delta_ms": summ[c]["caller_latency_ms"]["median"] - base_latency,
+        config: {
+            "caller_latency_vs_none": ratio(summ[config]["caller_latency_ms"]["median"], base_latency),
+            "caller_latency_delta_ms": summ[config]["caller_latency_ms"]["median"] - base_latency,
             "duration_delta_vs_null_ms": (
-                summ[c]["duration_ms"]["median"] - summ["null"]["duration_ms"]["median"]
+                summ[config]["duration_ms"]["median"] - summ["null"]["duration_ms"]["median"]
             ),
         }
-        for c in configs
+        for config in configs
     }
     data = {
         "rounds": rounds,
@@ -122,17 +122,18 @@ def run(quick: bool, rounds: int | None = None, block: int | None = None, warmup
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--rounds", type=int)
-    p.add_argument("--block", type=int)
-    a = p.parse_args()
-    data = run(a.quick, a.rounds, a.block)
-    for c, s in data["summary"].items():
-        o, lat = s["extension_overhead_ms"], s["caller_latency_ms"]
-        billed = s["billed_duration_ms"]["median"]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--block", type=int)
+    args = parser.parse_args()
+    data = run(args.quick, args.rounds, args.block)
+    for config, stats in data["summary"].items():
+        overhead, lat = stats["extension_overhead_ms"], stats["caller_latency_ms"]
+        billed = stats["billed_duration_ms"]["median"]
         print(
-            f"{c:18} overhead median {o['median']:7.2f} p99 {o['p99']:7.2f} | billed median {billed:6.1f}"
+            f"{config:18} overhead median {overhead['median']:7.2f} p99 {overhead['p99']:7.2f}"
+            f" | billed median {billed:6.1f}"
             f" | caller median {lat['median']:6.2f} p99 {lat['p99']:6.2f}"
         )
 

@@ -25,17 +25,17 @@ _TS = "2026-03-01T10:15:30.200Z"
 _SECRET_LINE = "creds ReadOnlyCredentials(access_key='ASIAIOSFODNN7EXAMPLE', secret_key='x', token='y')"
 
 
-def text_records(n: int) -> list[Any]:
+def text_records(count: int) -> list[Any]:
     out: list[Any] = []
-    for i in range(n):
+    for i in range(count):
         msg = _SECRET_LINE if i % 100 == 0 else f"processed order {i} for customer c-{i % 977} in 12 ms"
         out.append(f"[INFO]\t{_TS}\t{_RID}\t{msg}\n")
     return out
 
 
-def json_records(n: int) -> list[Any]:
+def json_records(count: int) -> list[Any]:
     out: list[Any] = []
-    for i in range(n):
+    for i in range(count):
         rec: dict[str, Any] = {
             "timestamp": _TS,
             "level": "INFO",
@@ -62,13 +62,13 @@ def measure(records: list[Any], rounds: int) -> dict[str, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--records", type=int, default=50_000)
-    p.add_argument("--rounds", type=int, default=7)
-    a = p.parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
     for name, make in (("text", text_records), ("json", json_records)):
-        r = measure(make(a.records), a.rounds)
-        print(f"{name}: median {r['median']:,.0f} records per CPU-second (best {r['best']:,.0f})")
+        result = measure(make(args.records), args.rounds)
+        print(f"{name}: median {result['median']:,.0f} records per CPU-second (best {result['best']:,.0f})")
 
 
 if __name__ == "__main__":

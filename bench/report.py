@@ -55,29 +55,29 @@ class Doc:
     # ---- sections --------------------------------------------------------------------------
 
     def cold_start(self) -> None:
-        d = self.r["cold_start"]
-        if d is None:
+        data = self.r["cold_start"]
+        if data is None:
             return
-        init, l2r = d["init"], d["launch_to_register"]
-        s, rt = init["summary"], init["ratios"]
+        init, l2r = data["init"], data["launch_to_register"]
+        init_summary, rt = init["summary"], init["ratios"]
         lr, lrr = l2r["summary"], l2r["ratios"]
-        plots.cold_start(d)
+        plots.cold_start(data)
         self.target(
             "Cold start vs no extension",
             "≤ 1.15×",
-            f"{x(rt['sidecar_vs_none'])} ({f(s['sidecar']['median'], 0)} vs {f(s['none']['median'], 0)} ms)",
+            f"{x(rt['sidecar_vs_none'])} ({f(init_summary['sidecar']['median'], 0)} vs {f(init_summary['none']['median'], 0)} ms)",
             rt["sidecar_vs_none"] <= 1.15,
-            f"+{f(s['sidecar']['median'] - 1.15 * s['none']['median'], 0)} ms over the target; the whole "
-            f"allowance ({f(0.15 * s['none']['median'], 0)} ms) is less than starting a bare "
+            f"+{f(init_summary['sidecar']['median'] - 1.15 * init_summary['none']['median'], 0)} ms over the target; the whole "
+            f"allowance ({f(0.15 * init_summary['none']['median'], 0)} ms) is less than starting a bare "
             f"`python3 -E -S -B` ({f(lr['python3 -E -S -B -c pass']['median'], 0)} ms), which Lambda "
             "waits for before it starts the runtime",
         )
         self.target(
             "Cold start vs null extension",
             "≤ 1.05×",
-            f"{x(rt['sidecar_vs_null'])} ({f(s['sidecar']['median'], 0)} vs {f(s['null']['median'], 0)} ms)",
+            f"{x(rt['sidecar_vs_null'])} ({f(init_summary['sidecar']['median'], 0)} vs {f(init_summary['null']['median'], 0)} ms)",
             rt["sidecar_vs_null"] <= 1.05,
-            f"+{f(s['sidecar']['median'] - 1.05 * s['null']['median'], 0)} ms over the target",
+            f"+{f(init_summary['sidecar']['median'] - 1.05 * init_summary['null']['median'], 0)} ms over the target",
         )
         side, base = lr["lambda-sidecar"]["median"], lr["python3 -c pass"]["median"]
         self.target(
@@ -99,20 +99,20 @@ class Doc:
                 None,
             )
         me = init["sidecar_self_reported"]
-        b = self.body
-        b.append("## 1. Cold start\n")
+        body = self.body
+        body.append("## 1. Cold start\n")
         self.cold_start_cost(init)
-        b.append(
+        body.append(
             "Init Duration (`platform.initReport.metrics.durationMs`) of `sample_functions/minimal`, each "
             "configuration cold-started once per round, rounds alternating the order. lambda-sidecar runs "
             "its default configuration: OTLP/HTTP to a healthy receiver, cache on with two secrets "
             "prefetched from moto (both backends in their own processes).\n"
         )
-        b.append(STAT_HEAD.replace("| |", "| Init Duration (ms) |", 1))
-        for k, label in CONFIG_LABELS.items():
-            b.append(stat_row(label, s[k]))
-        b.append("")
-        b.append(
+        body.append(STAT_HEAD.replace("| |", "| Init Duration (ms) |", 1))
+        for key, label in CONFIG_LABELS.items():
+            body.append(stat_row(label, init_summary[key]))
+        body.append("")
+        body.append(
             f"Ratios of medians: lambda-sidecar / no extension **{x(rt['sidecar_vs_none'])}**, "
             f"lambda-sidecar / null extension **{x(rt['sidecar_vs_null'])}**, null / none "
             f"{x(rt['null_vs_none'])}; median of the per-round ratios: {x(rt['sidecar_vs_none_paired_median'])}"
@@ -131,78 +131,78 @@ class Doc:
         )
         runs = self.history
         if len(runs) > 1:
-            b.append(
+            body.append(
                 "Run to run: every full run of this benchmark kept on this machine (newest last). Cold "
                 "start is the figure most sensitive to other work on the two cores, lambda-sidecar's most "
                 "of all (its start-up competes with the runtime's init):\n"
             )
-            b.append(
+            body.append(
                 "| finished | layer inputs | load (1 min) | none | null | lambda-sidecar | / none | / null | "
                 "launch to register | first-invoke extensionOverhead | billed, lambda-sidecar |\n"
                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
             )
             for run in runs:
                 im = run["init_median_ms"]
-                b.append(
+                body.append(
                     f"| {run['finished']} | {run.get('layer_inputs') or '?'} | {f(run['loadavg'][0])} | "
                     f"{f(im['none'])} | {f(im['null'])} | "
                     f"{f(im['sidecar'])} | {x(run['ratios']['sidecar_vs_none'])} | "
                     f"{x(run['ratios']['sidecar_vs_null'])} | {f(run['launch_to_register_ms'])} | "
                     f"{f(run['first_invoke_overhead_ms'])} | {f(run['billed_ms'].get('sidecar'), 0)} |"
                 )
-            b.append("\nInit Duration medians in ms; the table above is the newest run.\n")
+            body.append("\nInit Duration medians in ms; the table above is the newest run.\n")
         if fi:
-            b.append(
+            body.append(
                 "**The first (cold) invoke.** Fast init moves the rest of the extension's start-up out of "
                 "init: the answer to its early `/event/next` (this INVOKE) is read only once its event loop "
                 "runs, and the invoke phase -- and with it the environment -- is not free until the "
                 "extension is back in `/event/next`. Same cold starts as above:\n"
             )
-            b.append(
+            body.append(
                 "| first (cold) invoke, ms | function (`runtimeDone`) | invoke phase | extensionOverhead "
                 "median | p90 | max | billed (init + invoke phase) | caller wait: invoke | caller wait: "
                 "init + invoke |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
             )
-            for k, label in CONFIG_LABELS.items():
-                o = fi["extension_overhead_ms"][k]
-                b.append(
-                    f"| {label} | {f(fi['function_ms'][k]['median'])} | {f(fi['invoke_phase_ms'][k]['median'])} | "
-                    f"{f(o['median'])} | {f(o['p90'])} | {f(o['max'])} | {f(fi['billed_ms'][k]['median'], 0)} | "
-                    f"{f(fi['caller_ms'][k]['median'])} | {f(fi['first_response_ms'][k]['median'])} |"
+            for key, label in CONFIG_LABELS.items():
+                overhead = fi["extension_overhead_ms"][key]
+                body.append(
+                    f"| {label} | {f(fi['function_ms'][key]['median'])} | {f(fi['invoke_phase_ms'][key]['median'])} | "
+                    f"{f(overhead['median'])} | {f(overhead['p90'])} | {f(overhead['max'])} | {f(fi['billed_ms'][key]['median'], 0)} | "
+                    f"{f(fi['caller_ms'][key]['median'])} | {f(fi['first_response_ms'][key]['median'])} |"
                 )
-            b.append(
+            body.append(
                 "\nMedians over the same cold starts. *billed* = `billedDurationMs` of the emulator's "
                 "`platform.report` (Init Duration + invoke phase, rounded up); *caller wait* = until the "
                 "invoker had the response (the emulator times the invoke from the end of init; the last "
                 "column adds that cold start's Init Duration).\n"
             )
-        b.append(
+        body.append(
             "**Launch to register**: `Popen` of the launcher until the whole `/register` request has "
             "arrived at a fake Extensions API; the baselines are the whole life (launch to exit) of a bare "
             "interpreter, with site (`python3 -c pass`, as the target is stated) and with the options our "
             "launcher uses (`-E -S -B -X frozen_modules=on`).\n"
         )
-        b.append(STAT_HEAD.replace("| |", "| launch to register (ms) |", 1))
-        for k, v in lr.items():
-            b.append(stat_row(f"`{k}`" if k.startswith("python") else k, v))
-        b.append("")
-        b.append(
+        body.append(STAT_HEAD.replace("| |", "| launch to register (ms) |", 1))
+        for key, value in lr.items():
+            body.append(stat_row(f"`{key}`" if key.startswith("python") else key, value))
+        body.append("")
+        body.append(
             f"Ratios of medians: lambda-sidecar / `python3 -c pass` **{x(lrr['sidecar_vs_python_pass'])}**; "
             f"/ same-options interpreter {x(lrr['sidecar_vs_python_pass_same_flags'])}; "
             f"/ null extension {x(lrr['sidecar_vs_null'])}.\n"
         )
-        b.append("![cold start](img/cold_start.png)\n")
+        body.append("![cold start](img/cold_start.png)\n")
 
     def cold_start_cost(self, init: dict[str, Any]) -> None:
         """What one cold start costs the function (issue 13): CPU, memory, time, billed time."""
         cost = init.get("extension_cost")
         if not cost:
             return
-        fi, s = init["first_invoke"], init["summary"]
+        fi, summary = init["first_invoke"], init["summary"]
         cpu_first, cpu_down, hwm = cost["cpu_first_s"], cost["cpu_shutdown_s"], cost["hwm_mb"]
         ov, bl = fi["extension_overhead_ms"], fi["billed_ms"]
         side_cpu = cpu_down["sidecar"]["median"]
-        ratio = s["sidecar"]["median"] / s["none"]["median"]
+        ratio = summary["sidecar"]["median"] / summary["none"]["median"]
         self.target(
             "Extension CPU per cold start (launch → SHUTDOWN)",
             "≤ 0.15 s",
@@ -225,11 +225,11 @@ class Doc:
         self.target(
             "Init Duration vs no extension (issue 13)",
             "≤ 1.25×",
-            f"{x(ratio)} ({f(s['sidecar']['median'], 0)} vs {f(s['none']['median'], 0)} ms)",
+            f"{x(ratio)} ({f(summary['sidecar']['median'], 0)} vs {f(summary['none']['median'], 0)} ms)",
             ratio <= 1.25,
         )
-        b = self.body
-        b.append(
+        body = self.body
+        body.append(
             "**What a cold start costs the function.** Same cold starts as the tables below (minimal "
             "function, one invoke, default configuration: OTLP/HTTP to a healthy receiver, cache on with two "
             "prefetched secrets). Extension CPU = utime + stime from `/proc/<pid>/stat` of the extension "
@@ -239,7 +239,7 @@ class Doc:
             "starts; otherwise after a 5 s wait), and at SHUTDOWN (polled every 2 ms until the process "
             "exited); max RSS = `VmHWM` of `/proc/<pid>/status` at exit. Medians:\n"
         )
-        b.append(
+        body.append(
             "| per cold start | no extension | null extension | lambda-sidecar |\n| --- | ---: | ---: | ---: |"
         )
         rows = (
@@ -248,42 +248,44 @@ class Doc:
             ("extension max RSS (VmHWM, MB)", hwm, 1),
         )
         for label, per, nd in rows:
-            b.append(f"| {label} | – | {f(per['null']['median'], nd)} | {f(per['sidecar']['median'], nd)} |")
+            body.append(
+                f"| {label} | – | {f(per['null']['median'], nd)} | {f(per['sidecar']['median'], nd)} |"
+            )
         for label, per, nd in (
             ("first-invoke `extensionOverhead` (ms)", ov, 0),
-            ("Init Duration (ms)", s, 0),
+            ("Init Duration (ms)", summary, 0),
             ("billed init + first invoke (ms)", bl, 0),
         ):
             row = " | ".join(f(per[c]["median"], nd) for c in CONFIG_LABELS)
-            b.append(f"| {label} | {row} |")
-        b.append("")
-        b.append(
+            body.append(f"| {label} | {row} |")
+        body.append("")
+        body.append(
             "On Lambda, CPU is proportional to memory: one vCPU at 1,769 MB, so a function of M MB gets "
             "M / 1,769 of a core ([AWS](https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html)). "
             "The extension CPU above, translated (computed, not measured: CPU-seconds / share = wall seconds "
             "of billed time that CPU needs at that size, during which the environment takes no other request):\n"
         )
-        b.append(
+        body.append(
             "| function memory | CPU share | null extension: CPU → SHUTDOWN as billed s | lambda-sidecar: to "
             "`/event/next` after invoke 1 | lambda-sidecar: → SHUTDOWN | lambda-sidecar − null |\n"
             "| ---: | ---: | ---: | ---: | ---: | ---: |"
         )
         for mb, row in init["translated"].items():
             side, null = row["sidecar"], row["null"]
-            b.append(
+            body.append(
                 f"| {mb} MB | {f(min(int(mb), 1769) / 1769, 3)} | {f(null['cpu_shutdown_billed_s'], 2)} s | "
                 f"{f(side['cpu_first_billed_s'], 2)} s | {f(side['cpu_shutdown_billed_s'], 2)} s | "
                 f"{f(side['cpu_shutdown_billed_s'] - null['cpu_shutdown_billed_s'], 2)} s |"
             )
-        b.append("")
+        body.append("")
 
     def overhead(self) -> None:
-        d = self.r["overhead"]
-        if d is None:
+        data = self.r["overhead"]
+        if data is None:
             return
-        plots.overhead(d)
-        s = d["summary"]
-        dflt = s["adaptive/healthy"]["extension_overhead_ms"]
+        plots.overhead(data)
+        summary = data["summary"]
+        dflt = summary["adaptive/healthy"]["extension_overhead_ms"]
         self.target(
             "Extension overhead, default policy, healthy backend",
             "median ≤ 1 ms, p99 ≤ 5 ms",
@@ -292,57 +294,64 @@ class Doc:
             f"p99 {f(dflt['p99'] - 5, 1)} ms over" if dflt["p99"] > 5 else "",
         )
         worst = max(
-            (c for c in s if c.endswith("/slow")),
-            key=lambda c: (
-                s[c]["caller_latency_ms"]["median"]
-                - s[c.replace("slow", "healthy")]["caller_latency_ms"]["median"]
+            (config for config in summary if config.endswith("/slow")),
+            key=lambda config: (
+                summary[config]["caller_latency_ms"]["median"]
+                - summary[config.replace("slow", "healthy")]["caller_latency_ms"]["median"]
             ),
         )
-        slow, healthy = s["adaptive/slow"]["caller_latency_ms"], s["adaptive/healthy"]["caller_latency_ms"]
+        slow, healthy = (
+            summary["adaptive/slow"]["caller_latency_ms"],
+            summary["adaptive/healthy"]["caller_latency_ms"],
+        )
         delta = slow["median"] - healthy["median"]
         self.target(
             "Caller-seen latency with a 200 ms backend",
             "unchanged (Δ median ≤ 1 ms vs healthy)",
             f"default policy: Δ {f(delta, 2)} ms median, Δ {f(slow['p99'] - healthy['p99'], 2)} ms p99; "
             f"worst policy ({worst}): Δ "
-            f"{f(s[worst]['caller_latency_ms']['median'] - s[worst.replace('slow', 'healthy')]['caller_latency_ms']['median'], 2)} ms",
+            f"{f(summary[worst]['caller_latency_ms']['median'] - summary[worst.replace('slow', 'healthy')]['caller_latency_ms']['median'], 2)} ms",
             abs(delta) <= 1.0,
         )
-        b = self.body
-        b.append("## 2. Per-invoke overhead\n")
-        b.append(
+        body = self.body
+        body.append("## 2. Per-invoke overhead\n")
+        body.append(
             f"Warm, frozen environments (`freeze=True`, as Lambda), bench_fn printing two lines per invoke; "
-            f"{d['rounds']} rounds × {d['block']} back-to-back invokes per configuration, order rotating "
-            f"every round. `slow` = the OTLP receiver answers every request {int(d['slow_receiver_s'] * 1000)} "
+            f"{data['rounds']} rounds × {data['block']} back-to-back invokes per configuration, order rotating "
+            f"every round. `slow` = the OTLP receiver answers every request {int(data['slow_receiver_s'] * 1000)} "
             "ms late. Back-to-back invokes are *frequent* for `adaptive` (≥ 6/min), so after its first "
             "invokes it exports periodically while the function runs instead of at the end of each invoke.\n"
         )
-        b.append(
+        body.append(
             "| configuration | overhead median | p90 | p99 | max | billed median | billed p99 | "
             "caller median | caller p90 | caller p99 | caller Δ vs none | errors |\n"
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         )
-        for c, v in s.items():
-            o, bl, lat = v["extension_overhead_ms"], v["billed_duration_ms"], v["caller_latency_ms"]
-            b.append(
-                f"| {c} | {f(o['median'], 2)} | {f(o['p90'], 2)} | {f(o['p99'], 2)} | {f(o['max'], 1)} | "
-                f"{f(bl['median'], 0)} | {f(bl['p99'], 0)} | {f(lat['median'], 2)} | {f(lat['p90'], 2)} | "
-                f"{f(lat['p99'], 2)} | {f(d['comparisons'][c]['caller_latency_delta_ms'], 2)} | "
-                f"{d['errors'][c]} |"
+        for config, value in summary.items():
+            overhead_ms, bl, lat = (
+                value["extension_overhead_ms"],
+                value["billed_duration_ms"],
+                value["caller_latency_ms"],
             )
-        b.append(
+            body.append(
+                f"| {config} | {f(overhead_ms['median'], 2)} | {f(overhead_ms['p90'], 2)} | {f(overhead_ms['p99'], 2)} | {f(overhead_ms['max'], 1)} | "
+                f"{f(bl['median'], 0)} | {f(bl['p99'], 0)} | {f(lat['median'], 2)} | {f(lat['p90'], 2)} | "
+                f"{f(lat['p99'], 2)} | {f(data['comparisons'][config]['caller_latency_delta_ms'], 2)} | "
+                f"{data['errors'][config]} |"
+            )
+        body.append(
             "\nAll times in ms. *overhead* = `extensionOverhead` span of `platform.report` (0 when every "
             "extension was back in `/next` before the runtime finished); *billed* = `billedDurationMs`; "
             "*caller* = time until the invoker had the response (`InvokeResult.duration_ms`).\n"
         )
-        b.append("![overhead per flush policy](img/overhead.png)\n")
+        body.append("![overhead per flush policy](img/overhead.png)\n")
 
     def memory(self) -> None:
-        d = self.r["memory"]
-        if d is None:
+        data = self.r["memory"]
+        if data is None:
             return
-        plots.memory(d)
-        sc, nu = d["sidecar"], d["null"]
+        plots.memory(data)
+        sc, nu = data["sidecar"], data["null"]
         self.target(
             "Extension RSS with OTLP/HTTP",
             "≤ 45 MB",
@@ -351,197 +360,199 @@ class Doc:
             f"{f(sc['peak_hwm_mb'] - 45)} MB over" if sc["peak_hwm_mb"] > 45 else "",
         )
         self.target(
-            f"RSS growth, invoke {sc['growth_from_invoke']:,} → {d['invokes']:,}",
+            f"RSS growth, invoke {sc['growth_from_invoke']:,} → {data['invokes']:,}",
             "≤ 1 MB",
             f"{f(sc['growth_mb'], 2)} MB",
             sc["growth_mb"] <= 1.0,
             f"{f(sc['growth_mb'] - 1, 2)} MB over" if sc["growth_mb"] > 1 else "",
         )
-        b = self.body
-        b.append("## 3. Memory\n")
-        b.append(
-            f"{d['invokes']:,} invokes of bench_fn per configuration in frozen environments, alternating "
+        body = self.body
+        body.append("## 3. Memory\n")
+        body.append(
+            f"{data['invokes']:,} invokes of bench_fn per configuration in frozen environments, alternating "
             "blocks of 100; `VmRSS`/`VmHWM` of the extension's Python process from `/proc/<pid>/status` "
             "after every block; `maxMemoryUsedMB` = the emulator's sum of runtime and extension peaks.\n"
         )
-        b.append(
+        body.append(
             f"| | RSS after invoke 1 | RSS at invoke {sc['growth_from_invoke']:,} | RSS at the end | peak (VmHWM) | "
             "growth | maxMemoryUsedMB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
         )
-        for label, v in (("lambda-sidecar", sc), ("null extension", nu)):
-            b.append(
-                f"| {label} | {f(v['rss_after_1_mb'])} | {f(v['rss_at_10pct_mb'])} | {f(v['rss_final_mb'])} | "
-                f"{f(v['peak_hwm_mb'])} | {f(v['growth_mb'], 2)} | {f(v['max_memory_used_mb_final'], 0)} |"
+        for label, value in (("lambda-sidecar", sc), ("null extension", nu)):
+            body.append(
+                f"| {label} | {f(value['rss_after_1_mb'])} | {f(value['rss_at_10pct_mb'])} | {f(value['rss_final_mb'])} | "
+                f"{f(value['peak_hwm_mb'])} | {f(value['growth_mb'], 2)} | {f(value['max_memory_used_mb_final'], 0)} |"
             )
-        b.append(
+        body.append(
             f"\nMB = MiB. lambda-sidecar − null extension at the end: "
-            f"{f(sc['rss_final_mb'] - nu['rss_final_mb'])} MB. Errors: {d['errors']}. The extension's "
+            f"{f(sc['rss_final_mb'] - nu['rss_final_mb'])} MB. Errors: {data['errors']}. The extension's "
             "counters at SHUTDOWN:\n"
         )
-        for line in d.get("extension_log", [])[:4]:
-            b.append(f"    {line[:600]}")
-        b.append("")
-        b.append("![memory](img/memory.png)\n")
-        if d.get("managed"):
-            b.extend(managed_memory(d))
+        for line in data.get("extension_log", [])[:4]:
+            body.append(f"    {line[:600]}")
+        body.append("")
+        body.append("![memory](img/memory.png)\n")
+        if data.get("managed"):
+            body.extend(managed_memory(data))
 
     def throughput(self) -> None:
-        d = self.r["throughput"]
-        if d is None:
+        data = self.r["throughput"]
+        if data is None:
             return
-        s = d["summary"]
-        best = max(s["text"]["best_lossless_records_per_s"], s["json"]["best_lossless_records_per_s"])
+        summary = data["summary"]
+        best = max(
+            summary["text"]["best_lossless_records_per_s"], summary["json"]["best_lossless_records_per_s"]
+        )
         self.target(
             "Log records end to end, none lost",
             "≥ 20,000 records/s",
-            f"text {f(s['text']['best_lossless_records_per_s'], 0)}/s, JSON "
-            f"{f(s['json']['best_lossless_records_per_s'], 0)}/s (best lossless run); extension CPU: "
-            f"{f(s['text']['records_per_cpu_second'], 0)} / {f(s['json']['records_per_cpu_second'], 0)} "
+            f"text {f(summary['text']['best_lossless_records_per_s'], 0)}/s, JSON "
+            f"{f(summary['json']['best_lossless_records_per_s'], 0)}/s (best lossless run); extension CPU: "
+            f"{f(summary['text']['records_per_cpu_second'], 0)} / {f(summary['json']['records_per_cpu_second'], 0)} "
             "records per CPU-second",
             best >= 20000,
             f"{f(20000 - best, 0)} records/s short end to end; per extension CPU-second: "
             + "; ".join(
-                f"{kind} {f(20000 - v['records_per_cpu_second'], 0)} short"
-                if v["records_per_cpu_second"] < 20000
+                f"{kind} {f(20000 - value['records_per_cpu_second'], 0)} short"
+                if value["records_per_cpu_second"] < 20000
                 else f"{kind} above"
-                for kind, v in (("text", s["text"]), ("JSON", s["json"]))
+                for kind, value in (("text", summary["text"]), ("JSON", summary["json"]))
             ),
         )
-        b = self.body
-        b.append("## 4. Log throughput\n")
-        b.append(
+        body = self.body
+        body.append("## 4. Log throughput\n")
+        body.append(
             "bench_fn writes numbered lines (`print`: text; `logging` with `AWS_LAMBDA_LOG_FORMAT=JSON`: JSON "
             "records); lambda-sidecar with flush policy `end` exports them over OTLP/HTTP to a receiver "
             "(own process) that counts distinct records per request. *Sustained*: "
-            f"{d['sustained_invokes']} back-to-back invokes of 1,000 lines, records / time until all had "
+            f"{data['sustained_invokes']} back-to-back invokes of 1,000 lines, records / time until all had "
             "arrived. *Burst*: one invoke writing N lines. *function only* = the same invokes without "
             "extension (how fast the function and the emulator produce lines). Environments not frozen.\n"
         )
-        b.append(
+        body.append(
             "| format | sustained records/s (median) | function only | best lossless records/s | "
             "extension CPU ms / 1,000 records | records per extension CPU-second | first burst with "
             "`logsDropped` | first burst losing records |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         )
-        for kind, v in s.items():
-            b.append(
-                f"| {kind} | {f(v['sustained_records_per_s_median'], 0)} | "
-                f"{f(v['function_only_records_per_s_median'], 0)} | {f(v['best_lossless_records_per_s'], 0)} | "
-                f"{f(v['extension_cpu_ms_per_1000_median'], 0)} | {f(v['records_per_cpu_second'], 0)} | "
-                f"{f(v['first_burst_with_logs_dropped'], 0)} | {f(v['first_burst_with_records_lost'], 0)} |"
+        for kind, value in summary.items():
+            body.append(
+                f"| {kind} | {f(value['sustained_records_per_s_median'], 0)} | "
+                f"{f(value['function_only_records_per_s_median'], 0)} | {f(value['best_lossless_records_per_s'], 0)} | "
+                f"{f(value['extension_cpu_ms_per_1000_median'], 0)} | {f(value['records_per_cpu_second'], 0)} | "
+                f"{f(value['first_burst_with_logs_dropped'], 0)} | {f(value['first_burst_with_records_lost'], 0)} |"
             )
-        b.append("\nEvery burst (lambda-sidecar rows):\n")
-        b.append(
+        body.append("\nEvery burst (lambda-sidecar rows):\n")
+        body.append(
             "| format | lines | records/s | arrived in time | late (only at shutdown) | lost | "
             "`logsDropped` records | billed ms | extension CPU ms / 1,000 | report status |\n"
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
         )
-        for r in d["bursts"]:
-            if r["who"] != "sidecar":
+        for burst in data["bursts"]:
+            if burst["who"] != "sidecar":
                 continue
-            b.append(
-                f"| {r['kind']} | {r['lines']:,} | {f(r['records_per_s'], 0)} | {r['arrived']:,} | {r['late']:,} | "
-                f"{r['lost']:,} | {r['logs_dropped_records']:,} | {f(r['billed_ms'], 0)} | "
-                f"{f(r['extension_cpu_ms_per_1000'], 0)} | {', '.join(r.get('report_status', []))} |"
+            body.append(
+                f"| {burst['kind']} | {burst['lines']:,} | {f(burst['records_per_s'], 0)} | {burst['arrived']:,} | {burst['late']:,} | "
+                f"{burst['lost']:,} | {burst['logs_dropped_records']:,} | {f(burst['billed_ms'], 0)} | "
+                f"{f(burst['extension_cpu_ms_per_1000'], 0)} | {', '.join(burst.get('report_status', []))} |"
             )
-        b.append(
+        body.append(
             f"\nRecords received twice (an export retried after its answer was lost): "
-            f"{d.get('receiver_duplicates', 'n/a')}. The extension's own summary at shutdown:\n"
+            f"{data.get('receiver_duplicates', 'n/a')}. The extension's own summary at shutdown:\n"
         )
-        for line in d.get("extension_shutdown_lines", [])[:6]:
-            b.append(f"    {line[:300]}")
-        b.append("")
-        if d.get("managed"):
-            b.extend(managed_throughput(d))
+        for line in data.get("extension_shutdown_lines", [])[:6]:
+            body.append(f"    {line[:300]}")
+        body.append("")
+        if data.get("managed"):
+            body.extend(managed_throughput(data))
 
     def cache(self) -> None:
-        d = self.r["cache_latency"]
-        if d is None:
+        data = self.r["cache_latency"]
+        if data is None:
             return
-        s = d["summary"]
-        u = s["urllib"]
+        summary = data["summary"]
+        urllib = summary["urllib"]
         self.target(
             "Cache hit latency (urllib, new connection per call)",
             "p50 ≤ 1 ms, p99 ≤ 3 ms",
-            f"p50 {f(u['median'], 2)} ms, p99 {f(u['p99'], 2)} ms "
-            f"(requests.Session: {f(s['requests_session']['median'], 2)} / {f(s['requests_session']['p99'], 2)})",
-            u["median"] <= 1 and u["p99"] <= 3,
+            f"p50 {f(urllib['median'], 2)} ms, p99 {f(urllib['p99'], 2)} ms "
+            f"(requests.Session: {f(summary['requests_session']['median'], 2)} / {f(summary['requests_session']['p99'], 2)})",
+            urllib["median"] <= 1 and urllib["p99"] <= 3,
         )
-        served = d["init_read_served_by_prefetch"]
+        served = data["init_read_served_by_prefetch"]
         self.target(
             "First read in init served by prefetch",
             "every cold start",
             f"{sum(served)}/{len(served)} cold starts",
             all(served),
         )
-        pre, cold = d["init_reads"]["prefetched"], d["init_reads"]["not_prefetched"]
-        b = self.body
-        b.append("## 5. Cache latency\n")
-        b.append(
-            f"Measured inside bench_fn: {d['reads_per_loop']} reads per loop, 3 invokes per cold start, "
-            f"{d['cold_starts']} cold starts; moto in its own process; the extension's AWS calls pass a "
+        pre, cold = data["init_reads"]["prefetched"], data["init_reads"]["not_prefetched"]
+        body = self.body
+        body.append("## 5. Cache latency\n")
+        body.append(
+            f"Measured inside bench_fn: {data['reads_per_loop']} reads per loop, 3 invokes per cold start, "
+            f"{data['cold_starts']} cold starts; moto in its own process; the extension's AWS calls pass a "
             "counting proxy, the function's direct boto3 calls do not.\n"
         )
-        b.append(STAT_HEAD.replace("| |", "| read latency (ms) |", 1))
-        b.append(stat_row("cache hit, urllib, new connection per call", u))
-        b.append(stat_row("cache hit, `requests.Session` (keep-alive)", s["requests_session"]))
-        b.append(stat_row("direct boto3 `get_secret_value` to moto", s["boto3_direct"]))
-        b.append(stat_row("first read in init, prefetched secret", pre["ms"]))
-        b.append(stat_row("first read in init, secret not prefetched", cold["ms"]))
-        b.append(
-            f"\nboto3 direct / cache hit: {x(d['ratios']['boto3_vs_urllib_hit'])} (urllib), "
-            f"{x(d['ratios']['boto3_vs_session_hit'])} (Session) — against a local moto; a real region "
+        body.append(STAT_HEAD.replace("| |", "| read latency (ms) |", 1))
+        body.append(stat_row("cache hit, urllib, new connection per call", urllib))
+        body.append(stat_row("cache hit, `requests.Session` (keep-alive)", summary["requests_session"]))
+        body.append(stat_row("direct boto3 `get_secret_value` to moto", summary["boto3_direct"]))
+        body.append(stat_row("first read in init, prefetched secret", pre["ms"]))
+        body.append(stat_row("first read in init, secret not prefetched", cold["ms"]))
+        body.append(
+            f"\nboto3 direct / cache hit: {x(data['ratios']['boto3_vs_urllib_hit'])} (urllib), "
+            f"{x(data['ratios']['boto3_vs_session_hit'])} (Session) — against a local moto; a real region "
             f"adds its network round trip. X-Cache of the init reads: prefetched {_counts(pre['x_cache'])}, "
             f"not prefetched {_counts(cold['x_cache'])}. Upstream calls in the first cold start: "
-            f"{d['upstream_calls_per_cold_start'][0]} (one batch call for the two prefetched secrets, one "
+            f"{data['upstream_calls_per_cold_start'][0]} (one batch call for the two prefetched secrets, one "
             "GetSecretValue for the other: the prefetched read made no AWS call of its own; `miss` means it "
             "waited for the prefetch in flight).\n"
         )
 
     def layer(self) -> None:
-        d = self.r["layer_size"]
-        if d is None:
+        data = self.r["layer_size"]
+        if data is None:
             return
-        b = self.body
-        b.append("## 6. Layer size and import time\n")
-        sz = d["sizes"]
-        b.append(
+        body = self.body
+        body.append("## 6. Layer size and import time\n")
+        sz = data["sizes"]
+        body.append(
             ("Every target, built into a scratch folder by `layer/build_layer.py --all`:\n")
             if sz["all_targets"]
             else "Default target only (quick mode; the full run builds `--all`):\n"
         )
-        b.append(
+        body.append(
             "| target | zipped MB | unpacked MB | files | bytecode | largest parts (unpacked MB) |\n"
             "| --- | ---: | ---: | ---: | --- | --- |"
         )
-        for t in sz["targets"]:
-            parts = ", ".join(f"{g['name']} {g['unpacked_mb']:.2f}" for g in t["top_groups"][:4])
-            b.append(
-                f"| {t['target']} | {f(t['zipped_mb'], 2)} | {f(t['unpacked_mb'], 2)} | {t['files']} | "
-                f"{t.get('bytecode') or 'n/a'} | {parts} |"
+        for target in sz["targets"]:
+            parts = ", ".join(f"{g['name']} {g['unpacked_mb']:.2f}" for g in target["top_groups"][:4])
+            body.append(
+                f"| {target['target']} | {f(target['zipped_mb'], 2)} | {f(target['unpacked_mb'], 2)} | {target['files']} | "
+                f"{target.get('bytecode') or 'n/a'} | {parts} |"
             )
-        bare = [t["target"] for t in sz["targets"] if "no .pyc" in t.get("bytecode", "")]
+        bare = [target["target"] for target in sz["targets"] if "no .pyc" in target.get("bytecode", "")]
         if bare:
-            b.append(
+            body.append(
                 f"\n{', '.join(bare)}: sources only -- the build machine has no interpreter of that "
                 "version to compile them, and the launcher runs Python with `-B` (Lambda's `/opt` is "
                 "read-only), so such a layer compiles every module it imports from source at every cold "
                 "start, on top of the import times below. Build these targets where that Python is "
                 "installed before publishing them."
             )
-        it = d["import_time"]
-        b.append(
+        it = data["import_time"]
+        body.append(
             "\n`python -X importtime` with the launcher's options (sum of top-level cumulative times; "
             "min and median over alternating runs):\n"
         )
-        b.append(
+        body.append(
             "| | median ms | min ms | modules | biggest (cumulative ms, min over runs) |\n| --- | ---: | ---: | ---: | --- |"
         )
-        for c, v in it.items():
-            top = ", ".join(f"{m['module']} {m['cumulative_ms']:.1f}" for m in v["top_cumulative_ms"][:5])
-            b.append(
-                f"| {c} | {f(v['total_ms']['median'])} | {f(v['total_ms']['min'])} | {v['modules']} | {top} |"
+        for case, value in it.items():
+            top = ", ".join(f"{m['module']} {m['cumulative_ms']:.1f}" for m in value["top_cumulative_ms"][:5])
+            body.append(
+                f"| {case} | {f(value['total_ms']['median'])} | {f(value['total_ms']['min'])} | {value['modules']} | {top} |"
             )
-        b.append("")
+        body.append("")
 
     def function_telemetry(self) -> None:
         d = self.r["function_telemetry"]
@@ -605,7 +616,7 @@ class Doc:
         self.layer()
         self.function_telemetry()
         any_result = next((r for r in self.r.values() if r), None)
-        m = any_result["machine"] if any_result else {}
+        machine = any_result["machine"] if any_result else {}
         quick = any(r and r.get("quick") for r in self.r.values())
         dates = sorted({r["finished"] for r in self.r.values() if r})
         layer = any_result.get("layer", {}) if any_result else {}
@@ -630,9 +641,9 @@ class Doc:
         out.append(analysis.render(self.r, self.history))
         out.append("## Machine and method\n")
         out.append(
-            f"- CPU: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gb', '?')} GB RAM, "
-            f"Linux {m.get('kernel', '?')}, Python {m.get('python', '?')}. Load average at the end of the "
-            f"runs: {', '.join(f'{v:.1f}' for v in m.get('loadavg', []))} — **a shared machine**: other "
+            f"- CPU: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, {machine.get('memory_gb', '?')} GB RAM, "
+            f"Linux {machine.get('kernel', '?')}, Python {machine.get('python', '?')}. Load average at the end of the "
+            f"runs: {', '.join(f'{v:.1f}' for v in machine.get('loadavg', []))} — **a shared machine**: other "
             "engineers' test suites ran at the same time, so absolute times are inflated and noisy; "
             "ratios to baselines measured in the same run (alternating order) are the figures to read.\n"
             "- Lambda itself is not involved: the emulator runs the runtime (`awslambdaric`) and every "

@@ -30,24 +30,24 @@ ORDER = (
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer rounds and invokes (a few minutes)")
-    p.add_argument("--only", default="", help="comma list of benchmarks to run")
-    p.add_argument("--skip", default="", help="comma list of benchmarks to skip")
-    a = p.parse_args()
-    only = [n for n in a.only.split(",") if n]
-    skip = {n for n in a.skip.split(",") if n}
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and invokes (a few minutes)")
+    parser.add_argument("--only", default="", help="comma list of benchmarks to run")
+    parser.add_argument("--skip", default="", help="comma list of benchmarks to skip")
+    args = parser.parse_args()
+    only = [n for n in args.only.split(",") if n]
+    skip = {n for n in args.skip.split(",") if n}
     unknown = [n for n in (*only, *skip) if n not in ORDER]
     if unknown:
-        p.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(ORDER)}")
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(ORDER)}")
     failed: list[str] = []
     started = time.monotonic()
     for name in ORDER:
         if (only and name not in only) or name in skip:
             continue
-        log(f"==> {name}{' (quick)' if a.quick else ''}")
+        log(f"==> {name}{' (quick)' if args.quick else ''}")
         t0 = time.monotonic()
-        cmd = [PY, "-m", f"bench.{name}", *(["--quick"] if a.quick else [])]
+        cmd = [PY, "-m", f"bench.{name}", *(["--quick"] if args.quick else [])]
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:
             failed.append(name)
         log(f"<== {name} in {time.monotonic() - t0:.0f} s")

@@ -105,15 +105,16 @@ def run(
                     order = ["none", "sidecar"] if rep % 2 else ["sidecar", "none"]
                     for who in order:
                         series.append(_sustained(lams[f"{who}/{kind}"], who, kind, sustained, sink))
-                        r = series[-1]
-                        log(f"sustained {who}/{kind}: {r['records_per_s']:.0f} records/s")
+                        result = series[-1]
+                        log(f"sustained {who}/{kind}: {result['records_per_s']:.0f} records/s")
                     for size in sizes:
                         for who in order:
                             bursts.append(_burst(lams[f"{who}/{kind}"], who, kind, size, sink))
-                            r = bursts[-1]
+                            result = bursts[-1]
                             log(
-                                f"burst {who}/{kind} {size}: {r['records_per_s']:.0f}/s, "
-                                f"missing {r['missing_after_wait']}, logsDropped {r['logs_dropped_records']}"
+                                f"burst {who}/{kind} {size}: {result['records_per_s']:.0f}/s, "
+                                f"missing {result['missing_after_wait']},"
+                                f" logsDropped {result['logs_dropped_records']}"
                             )
             for name, lam in lams.items():
                 if name.startswith("sidecar"):
@@ -123,14 +124,14 @@ def run(
                 lam.close()
         final_stats = sink.stats()
         marked = final_stats["marked"]
-    for r in (*bursts, *series):
-        if r["who"] == "sidecar":
-            final = sum(int(marked.get(i, 0)) for i in r.pop("request_ids"))
-            r["late"] = final - r["arrived"]
-            r["lost"] = r["lines"] - final
+    for result in (*bursts, *series):
+        if result["who"] == "sidecar":
+            final = sum(int(marked.get(i, 0)) for i in result.pop("request_ids"))
+            result["late"] = final - result["arrived"]
+            result["lost"] = result["lines"] - final
         else:
-            r.pop("request_ids")
-            r["late"] = r["lost"] = 0
+            result.pop("request_ids")
+            result["late"] = result["lost"] = 0
     data = {
         "sizes": sizes,
         "repeats": repeats,
@@ -226,18 +227,25 @@ def _summarise(bursts: list[dict[str, Any]], series: list[dict[str, Any]]) -> di
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")])
-    p.add_argument("--repeats", type=int)
-    p.add_argument("--sustained", type=int)
-    p.add_argument("--no-managed", action="store_true", help="skip the Managed Instances run")
-    a = p.parse_args()
-    data = run(a.quick, a.sizes, a.repeats, a.sustained, managed=not a.no_managed)
-    for kind, s in data["summary"].items():
-        print(kind, {k: (round(v) if isinstance(v, float) and v == v else v) for k, v in s.items()})
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", type=lambda text: [int(size) for size in text.split(",")])
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--sustained", type=int)
+    parser.add_argument("--no-managed", action="store_true", help="skip the Managed Instances run")
+    args = parser.parse_args()
+    data = run(args.quick, args.sizes, args.repeats, args.sustained, managed=not args.no_managed)
+
+    def rounded(stats: dict[str, Any]) -> dict[str, Any]:
+        return {
+            key: (round(value) if isinstance(value, float) and value == value else value)
+            for key, value in stats.items()
+        }
+
+    for kind, stats in data["summary"].items():
+        print(kind, rounded(stats))
     for row in data.get("managed", {}).get("sustained", []):
-        print("managed", {k: (round(v) if isinstance(v, float) and v == v else v) for k, v in row.items()})
+        print("managed", rounded(row))
 
 
 if __name__ == "__main__":

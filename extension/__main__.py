@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import socket
     from collections.abc import Mapping
 
-    from extension import config
+    from extension import app, config
 
 VERSION = "0.1.0"
 DEFAULT_NAME = "lambda-sidecar"
@@ -168,6 +168,15 @@ def main(argv: list[str]) -> int:
             if early.receiver.grpc_port and receiver_sock is not None:
                 receiver_grpc_sock = bind_receiver_socket(early.receiver.grpc_port, receiver_problems)
 
+    # A prefetch list set: the cache starts and prefetches now, so the function's init (which
+    # Lambda starts once every extension has registered) finds the values cached (app.start_cache).
+    started_cache = None
+    if (cache_sockets.secrets or cache_sockets.appconfig) and (
+        variables.SIDECAR_PREFETCH.is_set(os.environ)
+        or variables.AWS_APPCONFIG_EXTENSION_PREFETCH_LIST.is_set(os.environ)
+    ):
+        started_cache = _prefetch_before_register(cache_sockets)
+
     managed = variables.AWS_LAMBDA_INITIALIZATION_TYPE.get(os.environ) == MANAGED_INSTANCES
     try:
         registration, events, notes = register_with_fallback(
@@ -199,6 +208,9 @@ def main(argv: list[str]) -> int:
 
         log.warning("registered for no lifecycle events: idle (no telemetry, no cache) until Lambda stops us")
         settings = dataclasses.replace(settings, disabled=True)
+        if started_cache is not None:
+            started_cache.loop.run_until_complete(started_cache.service.shutdown(0.2))
+            started_cache = None
         cache_sockets.close()  # nobody would answer on them: the function's calls fail at once
         cache_sockets = BoundSockets()
         if telemetry_sock is not None:
@@ -229,8 +241,21 @@ def main(argv: list[str]) -> int:
         receiver_sock=receiver_sock,
         receiver_grpc_sock=receiver_grpc_sock,
         receiver_problems=tuple(receiver_problems),
+        started_cache=started_cache,
     )
     return run(boot)
+
+
+def _prefetch_before_register(sockets: BoundSockets) -> app.StartedCache | None:
+    """The cache started and prefetched (app.start_cache); None when the configuration is invalid
+    (reported after register, as usual) or the cache could not start."""
+    _logger()
+    settings, _ = _full_settings()
+    if settings is None or settings.disabled:
+        return None
+    from extension.app import start_cache
+
+    return start_cache(settings, sockets)
 
 
 def _subscribe_and_signal_ready(

@@ -19,6 +19,10 @@ from extension.lifecycle.registration import Registration
 from extension.log import get_logger
 from extension.stats import Stats
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from extension.cache.service import CacheService
+
 log = get_logger()
 
 #: The telemetry pipeline's heaviest imports, in dependency order (see `_run`).
@@ -28,6 +32,53 @@ _PIPELINE_MODULES = (
     "extension.processors.processor",
     "extension.sources.telemetry_api.listener",
 )
+
+
+#: Longest wait for the prefetch before `/register`: a hung AWS call must not spend the init
+#: phase's time limit (10 s, https://docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html).
+PREFETCH_BEFORE_REGISTER_MAX_S = 3.0
+
+
+@dataclass(frozen=True)
+class StartedCache:
+    """The cache service started before `/register` (prefetch lists set), with the loop it runs
+    on: the one loop of the extension, resumed by `run`."""
+
+    loop: asyncio.AbstractEventLoop
+    stats: Stats
+    service: CacheService
+
+
+def start_cache(settings: Settings, sockets: BoundSockets) -> StartedCache | None:
+    """Serve the cache endpoints and run the prefetch until every entry is fetched (or, past the
+    bound of its calls' timeouts, still in flight), before the caller registers.
+
+    AWS documents for the AppConfig agent that a prefetched configuration is retrieved "before
+    Lambda starts to initialize your function" (https://docs.aws.amazon.com/appconfig/latest/
+    userguide/appconfig-integration-lambda-extensions-config.html), and Lambda starts the
+    runtime's init once every extension has registered
+    (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html): so a read in the
+    function's init finds the value cached. The price is paid in launch-to-register, only when a
+    prefetch list is set (docs/benchmarks.md). None when the service could not start: the caller
+    then registers at once and `_run` starts the cache as usual."""
+    from extension.cache.service import CacheService
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    stats = Stats()
+    try:
+        service = CacheService(settings, stats, sockets)
+        loop.run_until_complete(service.start())
+        done = loop.run_until_complete(service.wait_prefetched(PREFETCH_BEFORE_REGISTER_MAX_S))
+    except Exception:
+        log.exception("the cache could not start before register; starting it after")
+        return None
+    if not done:
+        log.warning(
+            "prefetch not finished within %.1f s: registering, reads join it",
+            min(service.prefetch_limit_s, PREFETCH_BEFORE_REGISTER_MAX_S),
+        )
+    return StartedCache(loop, stats, service)
 
 
 @dataclass(frozen=True)
@@ -56,6 +107,8 @@ class Boot:
     receiver_grpc_sock: socket.socket | None = None
     #: Why the receiver could not bind (logged as warnings).
     receiver_problems: tuple[str, ...] = ()
+    #: The cache, already serving and prefetched before /register (see `start_cache`), or None.
+    started_cache: StartedCache | None = None
 
     @property
     def timed(self) -> bool:
@@ -77,6 +130,13 @@ def run(boot: Boot) -> int:
 
     An extension that exits during init or an invoke fails the function (Extension.Crash), so a
     bug of ours degrades to "no telemetry" with one log line instead."""
+    if boot.started_cache is not None:
+        loop = boot.started_cache.loop
+        try:
+            return loop.run_until_complete(_run(boot))
+        except Exception:
+            log.exception("lambda-sidecar failed to start; continuing idle (no telemetry, no cache)")
+            return loop.run_until_complete(_idle(boot))
     try:
         return asyncio.run(_run(boot))
     except Exception:
@@ -100,7 +160,8 @@ async def _idle(boot: Boot) -> int:
 
 
 async def _run(boot: Boot) -> int:
-    settings, stats = boot.settings, Stats()
+    settings = boot.settings
+    stats = boot.started_cache.stats if boot.started_cache is not None else Stats()
     for warning in (
         *settings.warnings,
         *settings.cache.warnings,
@@ -114,10 +175,12 @@ async def _run(boot: Boot) -> int:
         await client.close()
         return await _idle(boot)
 
-    cache = None
+    cache = boot.started_cache.service if boot.started_cache is not None else None
     # Secret header references resolve through the cache service even when neither endpoint
     # serves (disabled, or its port taken): the service then runs without a socket.
-    if boot.cache_sockets.secrets or boot.cache_sockets.appconfig or exporters_have_refs(settings.exporters):
+    if cache is None and (
+        boot.cache_sockets.secrets or boot.cache_sockets.appconfig or exporters_have_refs(settings.exporters)
+    ):
         from extension.cache.service import CacheService
 
         cache = CacheService(settings, stats, boot.cache_sockets)
@@ -150,13 +213,13 @@ async def _run(boot: Boot) -> int:
         importlib.import_module(module)
         await asyncio.sleep(0)
     from extension.exporters.factory import build_destinations
+    from extension.lifecycle.invocation_tracker import InvocationTracker
     from extension.lifecycle.manager import Hooks, LifecycleManager
     from extension.pipeline import Pipeline
     from extension.processors.processor import TelemetryProcessor
     from extension.processors.resource import build_resource
     from extension.sources.telemetry_api.listener import TelemetryApiSource
     from extension.sources.telemetry_api.subscription import SUBSCRIBED
-    from extension.sources.telemetry_api.tracker import InvocationTracker
 
     resource = build_resource(settings, boot.registration.account_id)
     processor = TelemetryProcessor(settings, resource, stats, concurrent_invocations=boot.timed)
@@ -179,17 +242,17 @@ async def _run(boot: Boot) -> int:
         await asyncio.sleep(0)
         receiver.preload()
 
-    async def on_shutdown(remaining: float) -> None:
+    async def on_shutdown(deadline: float) -> None:
         if receiver is not None:
             receiver.stop_intake()
-            await receiver.shutdown()
+            await receiver.shutdown(deadline)
         if grpc_front is not None:
-            await grpc_front.shutdown()
+            await grpc_front.shutdown(deadline)
         if listener is not None:
             listener.stop_intake()
-            await listener.shutdown()
+            await listener.shutdown(deadline)
         if cache is not None:
-            await cache.shutdown(min(remaining, 0.2))
+            await cache.shutdown(deadline)
 
     manager = LifecycleManager(
         lambda: _next_event(boot, client),
@@ -197,7 +260,6 @@ async def _run(boot: Boot) -> int:
         tracker,
         settings.pipeline,
         stats,
-        telemetry_active=pipeline.telemetry_active,
         timed=boot.timed,
         hooks=Hooks(
             on_invoke=cache.on_invoke if cache else None,

@@ -197,10 +197,22 @@ class AwsSettings:
     endpoint_secrets_manager: str | None = field(repr=False)
     endpoint_ssm: str | None = field(repr=False)
     endpoint_appconfigdata: str | None = field(repr=False)
+    endpoint_sts: str | None = field(default=None, repr=False)
     #: Container credentials provider (SnapStart functions get credentials here, not in env vars);
     #: GET with `Authorization: <container_authorization_token>`. Used when no static keys are set.
     container_credentials_uri: str | None = field(default=None, repr=False)
     container_authorization_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class AssumedRole:
+    """The role AppConfig is read with (STS AssumeRole), as the AWS AppConfig agent does for
+    another account (https://docs.aws.amazon.com/appconfig/latest/userguide/
+    appconfig-integration-lambda-extensions-config.html)."""
+
+    arn: str
+    session_name: str
+    external_id: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -228,6 +240,11 @@ class CacheSettings:
     appconfig_poll_timeout_ms: int = round(v.AWS_APPCONFIG_EXTENSION_POLL_TIMEOUT_MILLIS.default * 1000)
     appconfig_max_connections: int = v.AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS.default
     appconfig_region: str | None = None
+    #: AWS_APPCONFIG_EXTENSION_ROLE_*: AppConfig is read with this role's credentials only.
+    appconfig_role: AssumedRole | None = None
+    #: AWS_APPCONFIG_EXTENSION_PROXY_URL / _PROXY_HEADERS: the AppConfig calls' own proxy.
+    appconfig_proxy: tuple[str, int] | None = field(default=None, repr=False)
+    appconfig_proxy_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     warnings: tuple[str, ...] = ()
 
 
@@ -394,6 +411,17 @@ def _upstream_timeout_ms(r: _Reader, variable: v.Integer) -> int:
     return _read(r, variable) or v.UPSTREAM_TIMEOUT_FOR_ZERO_MS
 
 
+def _assumed_role(r: _Reader) -> AssumedRole | None:
+    arn = _read(r, v.AWS_APPCONFIG_EXTENSION_ROLE_ARN)
+    if not arn:
+        return None
+    # RoleSessionName: 2-64 of [\w+=,.@-]; the AppConfig agent defaults it to the function name.
+    name = _read(r, v.AWS_APPCONFIG_EXTENSION_ROLE_SESSION_NAME) or _read(r, v.AWS_LAMBDA_FUNCTION_NAME)
+    name = "".join(c if c.isalnum() or c in "_+=,.@-" else "-" for c in name)[:64] or "lambda-sidecar"
+    external = _read(r, v.AWS_APPCONFIG_EXTENSION_ROLE_EXTERNAL_ID) or None
+    return AssumedRole(arn, name if len(name) >= 2 else f"{name}-", external)
+
+
 def _cache(r: _Reader, warnings: list[str]) -> CacheSettings:
     return CacheSettings(
         enabled=_read(r, v.PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED),
@@ -421,6 +449,9 @@ def _cache(r: _Reader, warnings: list[str]) -> CacheSettings:
         appconfig_poll_timeout_ms=round(_read(r, v.AWS_APPCONFIG_EXTENSION_POLL_TIMEOUT_MILLIS) * 1000),
         appconfig_max_connections=_read(r, v.AWS_APPCONFIG_EXTENSION_MAX_CONNECTIONS),
         appconfig_region=_read(r, v.AWS_APPCONFIG_EXTENSION_SERVICE_REGION),
+        appconfig_role=_assumed_role(r),
+        appconfig_proxy=_read(r, v.AWS_APPCONFIG_EXTENSION_PROXY_URL),
+        appconfig_proxy_headers=_read(r, v.AWS_APPCONFIG_EXTENSION_PROXY_HEADERS),
         warnings=tuple(warnings),
     )
 
@@ -509,6 +540,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         endpoint_secrets_manager=_read(r, v.AWS_ENDPOINT_URL_SECRETS_MANAGER) or None,
         endpoint_ssm=_read(r, v.AWS_ENDPOINT_URL_SSM) or None,
         endpoint_appconfigdata=_read(r, v.AWS_ENDPOINT_URL_APPCONFIGDATA) or None,
+        endpoint_sts=_read(r, v.AWS_ENDPOINT_URL_STS) or None,
         container_credentials_uri=_read(r, v.AWS_CONTAINER_CREDENTIALS_FULL_URI) or None,
         container_authorization_token=_read(r, v.AWS_CONTAINER_AUTHORIZATION_TOKEN) or None,
     )

@@ -14,11 +14,11 @@ from typing import Any
 
 from extension.exporters.destination import Destination
 from extension.lifecycle.extensions_api import LifecycleEvent
+from extension.lifecycle.invocation_tracker import InvocationTracker
 from extension.log import get_logger
 from extension.processors.processor import TelemetryProcessor
 from extension.signals import Resource, Signals
 from extension.sources.telemetry_api.schema import EventType, TelemetryEvent
-from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
 
 log = get_logger("pipeline")

@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 @dataclass
 class Stats:
     """Monotonic counters keyed by (name, label). Labels are short fixed strings (reasons,
-    exporter names), never user data, so the key space stays small."""
+    exporter names), never user data, so the key space stays small.
+
+    Names read `<thing>_<event>` (`telemetry_rejected`, `cache_requests`, `destination_dropped`,
+    `logs_filtered`) and the label says which one (reason, destination, status); `dropped` is the
+    total of every drop, labelled with its reason."""
 
     counters: Counter[tuple[str, str]] = field(default_factory=Counter)
     _warned: set[str] = field(default_factory=set)

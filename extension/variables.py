@@ -1234,6 +1234,26 @@ AWS_APPCONFIG_EXTENSION_SERVICE_REGION = Text(
     CACHE,
     fallbacks=(AWS_REGION, AWS_DEFAULT_REGION),
 )
+AWS_APPCONFIG_EXTENSION_ROLE_ARN = Text(
+    "AWS_APPCONFIG_EXTENSION_ROLE_ARN",
+    "",
+    "IAM role assumed (STS AssumeRole) to read AppConfig of another account; only that account is read",
+    CACHE,
+)
+AWS_APPCONFIG_EXTENSION_ROLE_EXTERNAL_ID = Text(
+    "AWS_APPCONFIG_EXTENSION_ROLE_EXTERNAL_ID",
+    "",
+    "external ID passed with AssumeRole",
+    CACHE,
+    secret=True,
+)
+AWS_APPCONFIG_EXTENSION_ROLE_SESSION_NAME = Text(
+    "AWS_APPCONFIG_EXTENSION_ROLE_SESSION_NAME",
+    "",
+    "session name of the assumed role",
+    CACHE,
+    default_doc="the function name",
+)
 SIDECAR_PREFETCH = PrefetchList(
     "SIDECAR_PREFETCH",
     "fetched at cold start in batches: `sm:NAME`, `ssm:NAME?withDecryption=true`, comma separated",
@@ -1282,7 +1302,7 @@ SIDECAR_APPCONFIG_REQUIRE_TOKEN = Flag(
 AWS_TOKEN = Text(
     "AWS_TOKEN",
     "",
-    "the `X-Aws-Parameters-Secrets-Token` value (`file:///path` reads a file)",
+    "the `X-Aws-Parameters-Secrets-Token` (or `X-Vault-Token`) value (`file:///path` reads a file)",
     CACHE,
     fallbacks=(AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN),
     secret=True,
@@ -1301,6 +1321,7 @@ AWS_ENDPOINT_URL_SSM = _endpoint_override("AWS_ENDPOINT_URL_SSM", "AWS endpoint 
 AWS_ENDPOINT_URL_APPCONFIGDATA = _endpoint_override(
     "AWS_ENDPOINT_URL_APPCONFIGDATA", "AWS endpoint overrides (LocalStack, moto)"
 )
+AWS_ENDPOINT_URL_STS = _endpoint_override("AWS_ENDPOINT_URL_STS", "AWS endpoint overrides (LocalStack, moto)")
 
 
 # ---- outbound proxies ---------------------------------------------------------------------------
@@ -1362,6 +1383,19 @@ _NO_PROXY_DOC = (
     "`host:port`, IPs, CIDRs or `*`; loopback is always direct"
 )
 NO_PROXY = Text("NO_PROXY", "", _NO_PROXY_DOC, DESTINATIONS)
+AWS_APPCONFIG_EXTENSION_PROXY_URL = ProxyAddress(
+    "AWS_APPCONFIG_EXTENSION_PROXY_URL",
+    "proxy for the AppConfig calls only (and the AssumeRole of `..._ROLE_ARN`), instead of "
+    "`HTTPS_PROXY`/`HTTP_PROXY` (`http://host:port`; loopback is always direct)",
+    CACHE,
+    secret=True,
+)
+AWS_APPCONFIG_EXTENSION_PROXY_HEADERS = Pairs(
+    "AWS_APPCONFIG_EXTENSION_PROXY_HEADERS",
+    "headers sent to that proxy (`Name=value,Name2=value2`, e.g. `Proxy-Authorization=Basic ...`)",
+    CACHE,
+    secret=True,
+)
 
 
 def declared() -> list[Variable]:

@@ -131,11 +131,11 @@ def find_interpreter(python: str) -> tuple[str, str] | None:
 
 
 def digest(*parts: str | bytes) -> str:
-    h = hashlib.sha256()
+    hasher = hashlib.sha256()
     for part in parts:
         data = part.encode() if isinstance(part, str) else part
-        h.update(len(data).to_bytes(8, "big") + data)
-    return h.hexdigest()
+        hasher.update(len(data).to_bytes(8, "big") + data)
+    return hasher.hexdigest()
 
 
 def source_files() -> list[Path]:
@@ -298,12 +298,12 @@ def replace_tree(staging: Path, tree: Path) -> None:
 def locked(path: Path) -> Iterator[None]:
     """One build at a time per cache (tests and ./build.sh may start builds concurrently)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    with path.open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def report(out: Path, built: list[tuple[Target, str]]) -> tuple[list[str], bool]:
@@ -320,15 +320,16 @@ def report(out: Path, built: list[tuple[Target, str]]) -> tuple[list[str], bool]
             f"({verdict} {BUDGET_BYTES / 1e6:.0f} MB), "
             f"{sizes.unpacked / 1e6:.2f} MB unpacked, {sizes.files} files; {note}"
         )
-        for g in sizes.groups[:10]:
+        for group in sizes.groups[:10]:
             lines.append(
-                f"      {g.name:<28} {g.unpacked / 1e6:6.2f} MB unpacked {g.zipped / 1e6:6.2f} MB zipped"
+                f"      {group.name:<28} {group.unpacked / 1e6:6.2f} MB unpacked"
+                f" {group.zipped / 1e6:6.2f} MB zipped"
             )
-        grpc_groups = [g for g in sizes.groups if g.name.startswith("grpc")]
+        grpc_groups = [group for group in sizes.groups if group.name.startswith("grpc")]
         if grpc_groups:
             lines.append(
-                f"      gRPC adds {sum(g.zipped for g in grpc_groups) / 1e6:.2f} MB zipped, "
-                f"{sum(g.unpacked for g in grpc_groups) / 1e6:.2f} MB unpacked"
+                f"      gRPC adds {sum(group.zipped for group in grpc_groups) / 1e6:.2f} MB zipped, "
+                f"{sum(group.unpacked for group in grpc_groups) / 1e6:.2f} MB unpacked"
             )
         data.append(
             {
@@ -339,7 +340,8 @@ def report(out: Path, built: list[tuple[Target, str]]) -> tuple[list[str], bool]
                 "files": sizes.files,
                 "bytecode": note,
                 "groups": [
-                    {"name": g.name, "unpacked": g.unpacked, "zipped": g.zipped} for g in sizes.groups
+                    {"name": group.name, "unpacked": group.unpacked, "zipped": group.zipped}
+                    for group in sizes.groups
                 ],
             }
         )
@@ -348,18 +350,18 @@ def report(out: Path, built: list[tuple[Target, str]]) -> tuple[list[str], bool]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="build.sh layer", description=__doc__.split("\n\n")[0])
-    p.add_argument("--python", action="append", choices=PYTHONS, help="target Python X.Y (repeatable)")
-    p.add_argument("--arch", action="append", choices=ARCHES, help="target architecture (repeatable)")
-    p.add_argument("--all", action="store_true", help=f"every Python in {PYTHONS} x every architecture")
+    parser = argparse.ArgumentParser(prog="build.sh layer", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--python", action="append", choices=PYTHONS, help="target Python X.Y (repeatable)")
+    parser.add_argument("--arch", action="append", choices=ARCHES, help="target architecture (repeatable)")
+    parser.add_argument("--all", action="store_true", help=f"every Python in {PYTHONS} x every architecture")
     # grpcio is a regular dependency now (OTLP/gRPC works with every layer); the flag is accepted
     # so that older scripts keep working.
-    p.add_argument("--grpc", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--out", type=Path, default=ROOT / "build", help="output folder (default: build/)")
-    p.add_argument("--cache", type=Path, default=ROOT / "build" / ".cache", help="cache folder")
-    p.add_argument("--refresh", action="store_true", help="re-resolve dependencies and rebuild")
-    p.add_argument("--quiet", action="store_true", help="print the size report only")
-    return p.parse_args(argv)
+    parser.add_argument("--grpc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=ROOT / "build", help="output folder (default: build/)")
+    parser.add_argument("--cache", type=Path, default=ROOT / "build" / ".cache", help="cache folder")
+    parser.add_argument("--refresh", action="store_true", help="re-resolve dependencies and rebuild")
+    parser.add_argument("--quiet", action="store_true", help="print the size report only")
+    return parser.parse_args(argv)
 
 
 def targets_for(args: argparse.Namespace) -> list[Target]:

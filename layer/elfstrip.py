@@ -40,8 +40,8 @@ def strip_debug(data: bytes) -> bytes | None:
         return None
     keep_end = max(_EHDR.size, phoff + phnum * _PHDR.size)
     for i in range(phnum):
-        p = _PHDR.unpack_from(data, phoff + i * _PHDR.size)
-        keep_end = max(keep_end, p[2] + p[5])
+        program_header = _PHDR.unpack_from(data, phoff + i * _PHDR.size)
+        keep_end = max(keep_end, program_header[2] + program_header[5])
     sections = [list(_SHDR.unpack_from(data, shoff + i * _SHDR.size)) for i in range(shnum)]
     names_off, names_size = sections[shstrndx][4], sections[shstrndx][5]
     names = data[names_off : names_off + names_size]

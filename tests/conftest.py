@@ -25,3 +25,12 @@ def built_layer() -> Path:
     ):
         subprocess.run([sys.executable, str(ROOT / "layer" / "build_layer.py")], cwd=ROOT, check=True)
     return LAYER_DIR
+
+
+@pytest.fixture(autouse=True)
+def _isolated_secret_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets resolved in one test (exporter header references) must not make another test's
+    redactor active: the registry is process-wide in the extension, per test here."""
+    from extension.processors import redaction
+
+    monkeypatch.setattr(redaction.SECRETS, "_values", set())

@@ -67,6 +67,9 @@ class AppConfigDataServer(BackgroundHttpServer):
         self.token_ttl_s = token_ttl_s
         self.clock = clock
         self.counts: Counter[str] = Counter()
+        #: The SigV4 `Credential=` of each request (access key id/date/region/service/aws4_request),
+        #: so tests can tell whose credentials and which region signed it.
+        self.signed_with: list[str] = []
         self._profiles: dict[tuple[str, str, str], list[Version]] = {}
         self._aliases: dict[tuple[str, str, str], tuple[str, str, str]] = {}
         self._tokens: dict[str, Token] = {}
@@ -97,6 +100,11 @@ class AppConfigDataServer(BackgroundHttpServer):
                         for prof in (profile, ids[2]):
                             self._aliases[(app, env, prof)] = key
             return len(versions)
+
+    def record_signature(self, authorization: str | None) -> None:
+        _, found, rest = (authorization or "").partition("Credential=")
+        if found:
+            self.signed_with.append(rest.split(",", 1)[0].strip())
 
     def expire_all_tokens(self) -> None:
         with self._lock:
@@ -190,6 +198,7 @@ class AppConfigDataServer(BackgroundHttpServer):
                 if parts.path != "/configurationsessions":
                     return self._answer(*_error(404, "UnknownOperationException", "Unknown operation"))
                 server.counts["StartConfigurationSession"] += 1
+                server.record_signature(self.headers.get("Authorization"))
                 if "Authorization" not in self.headers:
                     return self._answer(*_error(403, "MissingAuthenticationTokenException", "Missing auth"))
                 self._answer(*server.start_session(body))
@@ -199,6 +208,7 @@ class AppConfigDataServer(BackgroundHttpServer):
                 if parts.path != "/configuration":
                     return self._answer(*_error(404, "UnknownOperationException", "Unknown operation"))
                 server.counts["GetLatestConfiguration"] += 1
+                server.record_signature(self.headers.get("Authorization"))
                 if "Authorization" not in self.headers:
                     return self._answer(*_error(403, "MissingAuthenticationTokenException", "Missing auth"))
                 self._answer(*server.get_latest(parts.query))

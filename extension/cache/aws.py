@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -42,6 +42,7 @@ SERVICES = {
     "secretsmanager": ("secretsmanager", "secretsmanager"),
     "ssm": ("ssm", "ssm"),
     "appconfigdata": ("appconfig", "appconfigdata"),
+    "sts": ("sts", "sts"),
 }
 
 
@@ -73,6 +74,7 @@ def endpoint_for(aws: AwsSettings, service: str, region: str) -> str:
         "secretsmanager": aws.endpoint_secrets_manager,
         "ssm": aws.endpoint_ssm,
         "appconfigdata": aws.endpoint_appconfigdata,
+        "sts": aws.endpoint_sts,
     }[service]
     override = specific or aws.endpoint_url
     if override:
@@ -174,11 +176,16 @@ class AwsClient:
         aws: AwsSettings,
         *,
         max_connections: int = 8,
+        credentials_provider: Callable[[], Awaitable[Credentials]] | None = None,
         proxy_for: Callable[[Origin], Origin | None] | None = None,
+        proxy_headers: Mapping[str, str] | None = None,
     ) -> None:
         self._aws = aws
+        #: Replaces the function's own credentials (an assumed role: cache/sts.py).
+        self._credentials_provider = credentials_provider
         self._max_connections = max_connections
         self._proxy_for = proxy_for
+        self._proxy_headers = proxy_headers
         self._http: HttpClient | None = None
         self._credentials_lock = asyncio.Lock()
         self._container_credentials: tuple[Credentials, float] | None = None
@@ -190,7 +197,9 @@ class AwsClient:
 
     async def credentials(self) -> Credentials:
         """Static keys from the environment, else the container credentials provider (SnapStart),
-        cached until five minutes before they expire."""
+        cached until five minutes before they expire; or those of `credentials_provider`."""
+        if self._credentials_provider is not None:
+            return await self._credentials_provider()
         aws = self._aws
         if aws.access_key_id and aws.secret_access_key:
             return Credentials(aws.access_key_id, aws.secret_access_key, aws.session_token)
@@ -235,7 +244,11 @@ class AwsClient:
 
     def _client(self) -> HttpClient:
         if self._http is None or self._http.closed:
-            self._http = HttpClient(max_connections=self._max_connections, proxy_for=self._proxy_for)
+            self._http = HttpClient(
+                max_connections=self._max_connections,
+                proxy_for=self._proxy_for,
+                proxy_headers=self._proxy_headers,
+            )
         return self._http
 
     async def close(self) -> None:

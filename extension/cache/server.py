@@ -3,9 +3,12 @@
 sockets bound before register.
 
 Routing is done by hand on the raw path: a secret name may contain `/` (and `%2F` in `/v1/...`),
-and the order of checks is part of the contract (XFF refused, then the token, then the path,
-then the method). Every handler answers; nothing raises out of here, errors never echo the token
-or a value, and a bug becomes a 500 `InternalFailure` without a traceback in the body.
+and the order of checks on 2773 is the one of AWS's Secrets Manager Agent
+(https://github.com/aws/aws-secretsmanager-agent, `server.rs`): X-Forwarded-For refused (400),
+then the token (403), then the method (405), then the path (404), then the query parameters
+(400 `unknown parameter: NAME`); `/ping` skips the first two. Every handler answers; nothing
+raises out of here, errors never echo the token or a value, and a bug becomes a 500
+`InternalFailure` without a traceback in the body.
 
 The token is compared as the bytes received: a token header that is not valid UTF-8 is simply a
 wrong token (403, counted), never a decoding failure (issue 18).
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -23,7 +25,7 @@ from urllib.parse import parse_qsl, unquote
 
 from extension.cache.errors import UpstreamError
 from extension.cache.flags import filter_flags
-from extension.cache.providers.base import SECRETS, SSM, CacheKey, ConfigPayload, Payload
+from extension.cache.providers.entries import SECRETS, SSM, CacheKey, ConfigPayload, Payload
 from extension.cache.store import Lookup
 from extension.config import AppConfigTarget
 from extension.http.messages import Request, Response
@@ -31,6 +33,8 @@ from extension.log import get_logger
 from extension.stats import Stats
 
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
+#: The Secrets Manager Agent's default alternate token header (its `ssrf_headers` setting).
+ALT_TOKEN_HEADER = "X-Vault-Token"
 #: Requests handled at once per port; beyond it the endpoint answers 429 TooManyRequestsException.
 #: A fixed inbound limit of ours: PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS is, as AWS documents
 #: it, the connection limit of the HTTP clients that call AWS (see `CacheService`), not this.
@@ -44,20 +48,15 @@ _log = get_logger("cache")
 _CONFIG_PATH = re.compile(r"^/applications/([^/]+)/environments/([^/]+)/configurations/([^/]+)/?$")
 _PARAM_PATHS = ("/systemsmanager/parameters/get", "/systemsmanager/parameters/get/")
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
-#: Query parameters the 2773 endpoints read (others are ignored, as the contract says).
-KNOWN_PARAMS = frozenset(
-    {
-        "secretId",
-        "versionId",
-        "versionStage",
-        "refreshNow",
-        "jsonKey",
-        "name",
-        "version",
-        "label",
-        "withDecryption",
-    }
-)
+#: Query parameters each 2773 route accepts (names case-sensitive, as the AWS agents read them);
+#: any other is refused with 400 `unknown parameter: NAME`, as the Secrets Manager Agent does
+#: (`parse.rs`), so a typo such as `versionstage=` fails loudly. `jsonKey` is our addition.
+SECRET_QUERY_PARAMS = frozenset({"secretId", "versionId", "versionStage", "refreshNow", "jsonKey"})
+SECRET_PATH_PARAMS = frozenset({"versionId", "versionStage", "refreshNow", "jsonKey"})
+PARAMETER_PARAMS = frozenset({"name", "version", "label", "withDecryption", "refreshNow"})
+BATCH_PARAMS = frozenset({"secretId", "name", "withDecryption"})
+#: Every parameter some 2773 route reads.
+KNOWN_PARAMS = SECRET_QUERY_PARAMS | PARAMETER_PARAMS | BATCH_PARAMS
 
 
 class Backend(Protocol):
@@ -86,36 +85,60 @@ def cache_headers(found: Lookup[Any]) -> dict[str, str]:
 
 def parse_bool(params: dict[str, str], name: str, default: bool = False) -> bool:
     raw = params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    value = _BOOLS.get(raw.strip().lower())
+    value = _BOOLS.get(raw.lower())
     if value is None:
-        raise BadRequest(f"{name} must be true or false")
+        raise BadRequest(f"invalid {name} value")
     return value
 
 
 def split_query(query_string: str) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """First value of each parameter (as the AWS agent reads them) and all values."""
-    first: dict[str, str] = {}
+    """The last value of each parameter (a repeated parameter: the last one wins, as in the
+    Secrets Manager Agent's `parse.rs`) and all values in order."""
+    last: dict[str, str] = {}
     every: dict[str, list[str]] = {}
     for name, value in parse_qsl(query_string, keep_blank_values=True):
-        first.setdefault(name, value)
+        last[name] = value
         every.setdefault(name, []).append(value)
-    return first, every
+    return last, every
 
 
-def secret_key(secret_id: str, params: dict[str, str]) -> CacheKey:
+def check_known(every: dict[str, list[str]], known: frozenset[str]) -> None:
+    """400 `unknown parameter: NAME` for the first parameter the route does not read."""
+    for name in every:
+        if name not in known:
+            raise BadRequest(f"unknown parameter: {name[:100]}")
+
+
+def first_selector(query_string: str) -> str | None:
+    """`version` or `label`, whichever comes first in the URL: AWS's Parameters and Secrets
+    extension reads the first of the two (the parameter selector of GetParameter,
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-integration-lambda-extensions.html)."""
+    for name, _ in parse_qsl(query_string, keep_blank_values=True):
+        if name in ("version", "label"):
+            return name
+    return None
+
+
+def secret_key(
+    secret_id: str, params: dict[str, str], missing: str = "missing parameter secretId"
+) -> CacheKey:
     if not secret_id:
-        raise BadRequest("missing required parameter secretId")
+        raise BadRequest(missing)
     return CacheKey(SECRETS, secret_id, params.get("versionId", ""), params.get("versionStage", ""))
 
 
-def parameter_key(params: dict[str, str]) -> CacheKey:
+def parameter_key(params: dict[str, str], selector: str | None = None) -> CacheKey:
+    """`selector` names which of `version` / `label` the request uses (the first in its URL);
+    None: `version` when present, else `label`."""
     name = params.get("name", "")
     if not name:
-        raise BadRequest("missing required parameter name")
-    version = params.get("version", "")
-    label = "" if version else params.get("label", "")
+        raise BadRequest("missing parameter name")
+    if selector is None:
+        selector = "version" if params.get("version") else "label"
+    version = params.get("version", "") if selector == "version" else ""
+    label = params.get("label", "") if selector == "label" else ""
     return CacheKey(SSM, name, version, label, parse_bool(params, "withDecryption"))
 
 
@@ -152,7 +175,8 @@ def guard(limiter: Limiter, stats: Stats, port: str, inner: Handler) -> Handler:
     the traceback only at debug level, as our log lines come back to us as telemetry)."""
 
     async def handle(request: Request) -> Response:
-        if limiter.active >= limiter.cap:
+        # Health checks are never refused for load (the Secrets Manager Agent's `ping_max_conn`).
+        if limiter.active >= limiter.cap and request.path != "/ping":
             stats.add("cache_rejected", label="concurrency")
             return error_response(429, "TooManyRequestsException", "too many concurrent requests")
         limiter.active += 1
@@ -170,10 +194,17 @@ def guard(limiter: Limiter, stats: Stats, port: str, inner: Handler) -> Handler:
 
 
 def _token_ok(request: Request, token: str | None) -> bool:
-    given = request.headers.raw(TOKEN_HEADER)
-    if token is None or given is None:
+    """Either header carrying the right token is enough (the Secrets Manager Agent accepts any of
+    its `ssrf_headers`, `X-Aws-Parameters-Secrets-Token` and `X-Vault-Token` by default)."""
+    if token is None:
         return False
-    return hmac.compare_digest(given, token.encode())
+    expected = token.encode()
+    ok = False
+    for header in (TOKEN_HEADER, ALT_TOKEN_HEADER):
+        given = request.headers.raw(header)
+        if given is not None:
+            ok |= hmac.compare_digest(given, expected)
+    return ok
 
 
 class SecretsEndpoint:
@@ -185,34 +216,39 @@ class SecretsEndpoint:
         self._stats = stats
 
     async def handle(self, request: Request) -> Response:
-        if "X-Forwarded-For" in request.headers:
-            return error_response(400, "InvalidRequestException", "forwarded requests are not accepted")
         path = request.path
         if path == "/ping":
+            if request.method != "GET":
+                return error_response(405, "MethodNotAllowed", "only GET is supported")
             return Response.text("healthy")
+        if "X-Forwarded-For" in request.headers:
+            return error_response(400, "InvalidRequestException", "forwarded requests are not accepted")
         if not _token_ok(request, self._token):
             self._stats.add("cache_rejected", label="token")
             return error_response(
                 403, "AccessDeniedException", "missing or invalid X-Aws-Parameters-Secrets-Token"
             )
         is_batch = path == "/sidecar/v1/batch"
+        if request.method != "GET" and not (is_batch and request.method == "POST"):
+            return error_response(405, "MethodNotAllowed", "only GET is supported")
         known = path == "/secretsmanager/get" or path in _PARAM_PATHS or path.startswith("/v1/") or is_batch
         if not known:
             return error_response(404, "NotFound", "unknown path")
-        if request.method != "GET" and not (is_batch and request.method == "POST"):
-            return error_response(405, "MethodNotAllowed", "only GET is supported")
-        params, _ = split_query(request.query_string)
-        if _log.isEnabledFor(logging.DEBUG):
-            unknown = sorted(set(params) - KNOWN_PARAMS)
-            if unknown:
-                _log.debug("ignored query parameters: %s", ", ".join(n[:40] for n in unknown))
+        params, every = split_query(request.query_string)
         try:
             if is_batch:
+                check_known(every, BATCH_PARAMS)
                 return await self._batch(request)
             if path in _PARAM_PATHS:
-                key = parameter_key(params)
-            else:
-                secret_id = params.get("secretId", "") if path == "/secretsmanager/get" else unquote(path[4:])
+                check_known(every, PARAMETER_PARAMS)
+                key = parameter_key(params, first_selector(request.query_string))
+            elif path == "/secretsmanager/get":
+                check_known(every, SECRET_QUERY_PARAMS)
+                key = secret_key(params.get("secretId", ""), params)
+            else:  # the missing id is reported before any parameter (SMA's `parse.rs`)
+                secret_id = unquote(path[4:])
+                secret_key(secret_id, params, "missing secret ID")
+                check_known(every, SECRET_PATH_PARAMS)
                 key = secret_key(secret_id, params)
             force = parse_bool(params, "refreshNow")
         except BadRequest as exc:

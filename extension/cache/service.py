@@ -19,7 +19,7 @@ from typing import Any
 from extension.cache.aws import AwsClient
 from extension.cache.errors import UpstreamError, UpstreamUnreachable
 from extension.cache.providers.appconfig import AppConfigProvider
-from extension.cache.providers.base import SECRETS, SSM, CacheKey, ConfigPayload, Payload
+from extension.cache.providers.entries import SECRETS, SSM, CacheKey, ConfigPayload, Payload
 from extension.cache.providers.secrets_manager import SecretsManagerProvider
 from extension.cache.providers.ssm import SsmProvider
 from extension.cache.server import (
@@ -32,15 +32,20 @@ from extension.cache.server import (
 )
 from extension.cache.sockets import BoundSockets
 from extension.cache.store import CacheStore, Lookup, StoreLimits
+from extension.cache.sts import AssumedRoleCredentials
 from extension.config import AppConfigTarget, Settings
-from extension.http.proxy import proxy_rules
+from extension.http.client import Origin
+from extension.http.proxy import ProxyRules, proxy_rules
 from extension.http.server import HttpServer
 from extension.log import get_logger
 from extension.stats import Stats
 
 WAIT_MARGIN_S = 0.25  # a waiting request outlives the fetch's own timeout, so that error wins
 STUCK_FACTOR = 3.0  # a fetch older than this many timeouts (wall time) was cut off by a freeze
-SHUTDOWN_GRACE_S = 0.5  # requests in progress at shutdown get this long to be answered
+#: Closing never takes more of the SHUTDOWN budget than this, whatever the deadline: the cache
+#: holds nothing that must be saved, and the exporters' final flush needs the time more. Requests
+#: in progress get this long to be answered; connections still open then are closed.
+SHUTDOWN_LIMIT_S = 0.2
 _log = get_logger("cache")
 
 
@@ -76,8 +81,30 @@ class CacheService:
         # endpoints' own inbound limit is server.MAX_INFLIGHT).
         proxy = proxy_rules(settings.proxy)
         self.client = AwsClient(settings.aws, max_connections=max(cache.max_connections, 2), proxy_for=proxy)
+        # AWS_APPCONFIG_EXTENSION_PROXY_URL: AppConfig's own proxy (with its headers) replaces
+        # HTTPS_PROXY/HTTP_PROXY for the AppConfig calls and the role's AssumeRole.
+        appconfig_proxy = proxy
+        if cache.appconfig_proxy is not None:
+            through = Origin("http", *cache.appconfig_proxy)
+            appconfig_proxy = ProxyRules(http=through, https=through)
+        proxy_headers = dict(cache.appconfig_proxy_headers) if cache.appconfig_proxy is not None else None
+        # AWS_APPCONFIG_EXTENSION_ROLE_ARN: AppConfig is read with the assumed role's credentials
+        # only (another account); STS is called with the function's own (cache/sts.py).
+        self.sts_client: AwsClient | None = None
+        self.assumed_role: AssumedRoleCredentials | None = None
+        if cache.appconfig_role is not None:
+            self.sts_client = AwsClient(
+                settings.aws, max_connections=2, proxy_for=appconfig_proxy, proxy_headers=proxy_headers
+            )
+            self.assumed_role = AssumedRoleCredentials(
+                self.sts_client, cache.appconfig_role, region=cache.appconfig_region, clock=clock
+            )
         self.appconfig_client = AwsClient(
-            settings.aws, max_connections=max(cache.appconfig_max_connections, 2), proxy_for=proxy
+            settings.aws,
+            max_connections=max(cache.appconfig_max_connections, 2),
+            credentials_provider=self.assumed_role.get if self.assumed_role is not None else None,
+            proxy_for=appconfig_proxy,
+            proxy_headers=proxy_headers,
         )
         self.secrets = SecretsManagerProvider(self.client, self._timeouts[SECRETS])
         self.ssm = SsmProvider(self.client, self._timeouts[SSM])
@@ -155,6 +182,24 @@ class CacheService:
             )
         self._spawn(self._prefetch(skip_secrets=self._snap_start))
 
+    @property
+    def prefetch_limit_s(self) -> float:
+        """How long a prefetch can take at most: each of its calls is bounded by its own timeout."""
+        return max([*self._timeouts.values(), self.appconfig.timeout_s]) + WAIT_MARGIN_S
+
+    async def wait_prefetched(self, limit_s: float | None = None) -> bool:
+        """Wait (bounded by `limit_s`, at most `prefetch_limit_s`) until every prefetch entry is
+        fetched or has failed; False when the bound passed first (the rest is still in flight,
+        and a read joins it)."""
+        if self.prefetched is None:
+            return False
+        bound = self.prefetch_limit_s if limit_s is None else min(limit_s, self.prefetch_limit_s)
+        try:
+            await asyncio.wait_for(self.prefetched.wait(), bound)
+        except TimeoutError:
+            return False
+        return True
+
     def on_invoke(self) -> None:
         """Refresh-ahead: background fetches for entries read since their last fetch and past the
         refresh fraction of their TTL. Fetches cut off by a freeze are cancelled here and retried."""
@@ -185,12 +230,18 @@ class CacheService:
         if self._tasks and limit_s > 0:
             await asyncio.wait(list(self._tasks), timeout=limit_s)
 
-    async def shutdown(self, timeout_s: float) -> None:
+    async def shutdown(self, deadline: float) -> None:
+        """Close by `deadline` (loop time) and within `SHUTDOWN_LIMIT_S`. Idempotent; closes the
+        sockets even when `start` never ran."""
         if self._closed:
             return
         self._closed = True
+        loop = asyncio.get_running_loop()
+        end = min(deadline, loop.time() + SHUTDOWN_LIMIT_S)
         try:
-            await asyncio.wait_for(self._close(), max(0.01, timeout_s))
+            # Not under the timeout below: each server closes every connection still open at `end`.
+            await asyncio.gather(*(server.shutdown(end) for server in self._servers))
+            await asyncio.wait_for(self._close(), max(0.01, end - loop.time()))
         except TimeoutError:
             self._stats.add("internal_errors", label="cache_shutdown_timeout")
         finally:
@@ -202,9 +253,10 @@ class CacheService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.values.close()
         await self.configs.close()
-        await asyncio.gather(*(server.shutdown(SHUTDOWN_GRACE_S) for server in self._servers))
         await self.client.close()
         await self.appconfig_client.close()
+        if self.sts_client is not None:
+            await self.sts_client.close()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -335,7 +387,7 @@ class CacheService:
             raise ReferenceResolutionError(f"{service}:{ident} has no JSON key {json_key!r}") from None
         return value if isinstance(value, str) else json.dumps(value)
 
-    # ---- introspection for tests and the lead's integration ---------------------------------
+    # ---- introspection: the ports actually bound (tests, and callers given port 0) ----------
 
     @property
     def secrets_port(self) -> int | None:

@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-from extension.processors.batch import item_count
+from extension.exporters.queue import item_count
 from extension.signals import Resource, Signals
 
 #: Record kinds an exporter may accept; `Destination` buffers only those.
@@ -131,8 +131,8 @@ def combine(results: list[tuple[Signals, ExportResult]]) -> ExportResult:
     reasons = "; ".join(dict.fromkeys(r.reason for _, r in retry_parts + perm_parts if r.reason))
     if retry_parts:
         keep = Signals()
-        for part, r in retry_parts:
-            keep = keep + (r.retry if r.retry is not None else part)
+        for part, result in retry_parts:
+            keep = keep + (result.retry if result.retry is not None else part)
         afters = [r.retry_after for _, r in retry_parts if r.retry_after is not None]
         return ExportResult(
             Outcome.RETRYABLE,

@@ -29,8 +29,8 @@ from typing import Any
 
 from extension.config import PipelineSettings, RetrySettings
 from extension.exporters.base import ALL_KINDS, Exporter, ExportResult, Outcome, filter_signals
+from extension.exporters.queue import BoundedBuffer, count_drop, item_count
 from extension.log import get_logger
-from extension.processors.batch import BoundedBuffer, count_drop, item_count
 from extension.signals import Resource, Signals
 from extension.stats import Stats
 

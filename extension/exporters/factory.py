@@ -23,9 +23,9 @@ from dataclasses import replace
 from extension.config import HttpJsonSettings, OtlpSettings, OtlpSignalSettings, Settings
 from extension.exporters.base import Exporter, ExporterDisabledError, ExportResult, Outcome
 from extension.exporters.destination import Destination
+from extension.exporters.queue import item_count
 from extension.exporters.secret_refs import CachingResolver, Resolver, SecretRefError, has_refs
 from extension.log import get_logger
-from extension.processors.batch import item_count
 from extension.signals import Resource, Signals
 from extension.stats import Stats
 

@@ -88,15 +88,15 @@ def log_dict(log: LogData) -> dict[str, Any]:
     }
 
 
-def metric_dict(m: Measurement) -> dict[str, Any]:
+def metric_dict(measurement: Measurement) -> dict[str, Any]:
     return {
         "signal": "metric",
-        "name": m.name,
-        "kind": m.kind.value,
-        "value": m.value,
-        "unit": m.unit,
-        "timeUnixNano": m.time_ns,
-        "attributes": dict(m.attributes),
+        "name": measurement.name,
+        "kind": measurement.kind.value,
+        "value": measurement.value,
+        "unit": measurement.unit,
+        "timeUnixNano": measurement.time_ns,
+        "attributes": dict(measurement.attributes),
     }
 
 

@@ -45,8 +45,10 @@ class SecretRef:
         return f"${{{self.service}:{self.name}{'#' + self.json_key if self.json_key else ''}}}"
 
 
-def _ref(m: re.Match[str]) -> SecretRef:
-    return SecretRef(m.group(1), m.group(2).strip(), m.group(3) if m.group(3) else None, m.group(0))
+def _ref(match: re.Match[str]) -> SecretRef:
+    return SecretRef(
+        match.group(1), match.group(2).strip(), match.group(3) if match.group(3) else None, match.group(0)
+    )
 
 
 def find_refs(value: str) -> list[SecretRef]:
@@ -122,10 +124,10 @@ class CachingResolver:
     async def substitute(self, value: str) -> str:
         pieces: list[str] = []
         pos = 0
-        for m in _REF.finditer(value):
-            pieces.append(value[pos : m.start()])
-            pieces.append(await self.value(_ref(m)))
-            pos = m.end()
+        for match in _REF.finditer(value):
+            pieces.append(value[pos : match.start()])
+            pieces.append(await self.value(_ref(match)))
+            pos = match.end()
         pieces.append(value[pos:])
         return "".join(pieces)
 

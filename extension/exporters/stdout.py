@@ -86,34 +86,38 @@ def function_name(resource: Resource) -> str:
 def emf_lines(measurements: Sequence[Measurement], resource: Resource, namespace: str) -> list[str]:
     """Measurements → EMF JSON lines (no trailing newline)."""
     groups: dict[Any, tuple[Mapping[str, Any], list[Measurement]]] = {}
-    for m in measurements:
-        if not math.isfinite(m.value) or not 0 < len(m.name) <= MAX_METRIC_NAME:
+    for measurement in measurements:
+        if not math.isfinite(measurement.value) or not 0 < len(measurement.name) <= MAX_METRIC_NAME:
             continue
-        key = (freeze(m.attributes), m.time_ns // _MINUTE_NS)
-        groups.setdefault(key, (m.attributes, []))[1].append(m)
+        key = (freeze(measurement.attributes), measurement.time_ns // _MINUTE_NS)
+        groups.setdefault(key, (measurement.attributes, []))[1].append(measurement)
     fname = function_name(resource)
     lines: list[str] = []
     for attrs, items in groups.values():
         dims = {FUNCTION_DIMENSION: fname}
         props: dict[str, Any] = {}
-        for k, v in attrs.items():
-            if k in (FUNCTION_DIMENSION, SELF_JSON_KEY, "_aws"):
+        for attribute, value in attrs.items():
+            if attribute in (FUNCTION_DIMENSION, SELF_JSON_KEY, "_aws"):
                 continue
-            if _is_dimension(k, v) and len(dims) < MAX_DIMENSIONS:
-                dims[k] = _dimension_value(v)
+            if _is_dimension(attribute, value) and len(dims) < MAX_DIMENSIONS:
+                dims[attribute] = _dimension_value(value)
             else:
-                props[k] = v
+                props[attribute] = value
         dim_sets = [[FUNCTION_DIMENSION]]
         if len(dims) > 1:
             dim_sets.append(list(dims))
         values: dict[str, list[float]] = {}
         units: dict[str, str] = {}
-        for m in items:
-            if m.name in dims or m.name in props or m.name in ("_aws", SELF_JSON_KEY):
+        for measurement in items:
+            if (
+                measurement.name in dims
+                or measurement.name in props
+                or measurement.name in ("_aws", SELF_JSON_KEY)
+            ):
                 continue
-            values.setdefault(m.name, []).append(m.value)
-            units.setdefault(m.name, cloudwatch_unit(m.unit))
-        timestamp_ms = max(m.time_ns for m in items) // 1_000_000
+            values.setdefault(measurement.name, []).append(measurement.value)
+            units.setdefault(measurement.name, cloudwatch_unit(measurement.unit))
+        timestamp_ms = max(measurement.time_ns for measurement in items) // 1_000_000
         while values:
             chunk = list(values)[:MAX_METRICS_PER_LINE]
             line: dict[str, Any] = {

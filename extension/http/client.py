@@ -350,7 +350,8 @@ class _Pool:
 class HttpClient:
     """A pooled HTTP/1.1 client (one per component); construction does no I/O.
 
-    `proxy_for(origin)` returns the proxy to reach `origin` through, or None (direct)."""
+    `proxy_for(origin)` returns the proxy to reach `origin` through, or None (direct);
+    `proxy_headers` are sent to that proxy (in CONNECT, and with absolute-form requests)."""
 
     def __init__(
         self,
@@ -359,11 +360,13 @@ class HttpClient:
         max_body: int = DEFAULT_MAX_BODY,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         proxy_for: Callable[[Origin], Origin | None] | None = None,
+        proxy_headers: Mapping[str, str] | None = None,
     ) -> None:
         self._limit = max(1, max_connections)
         self._max_body = max_body
         self._idle_timeout_s = idle_timeout_s
         self._proxy_for = proxy_for
+        self._proxy_headers = dict(proxy_headers or {})
         self._pools: dict[Route, _Pool] = {}
         self._closed = False
 
@@ -391,6 +394,8 @@ class HttpClient:
         route = Route(origin, cafile if origin.scheme == "https" else None, self._proxy(origin))
         if route.proxy is not None and origin.scheme == "http":
             target = f"http://{origin.host_header}{target}"  # absolute form through a proxy
+            if self._proxy_headers:
+                headers = {**(headers or {}), **self._proxy_headers}
         if gzip:
             import zlib
 
@@ -411,7 +416,7 @@ class HttpClient:
         async with pool.slots:
             conn = None if new_connection else pool.take(self._idle_timeout_s)
             if conn is None:
-                conn = await _dial(route)
+                conn = await _dial(route, self._proxy_headers)
             try:
                 response, reusable = await conn.exchange(head, body, self._max_body)
             except StaleConnectionError:
@@ -436,7 +441,7 @@ class HttpClient:
         self._pools.clear()
 
 
-async def _dial(route: Route) -> _Connection:
+async def _dial(route: Route, proxy_headers: Mapping[str, str] | None = None) -> _Connection:
     """A new connection for `route`: TCP, then a CONNECT tunnel and/or TLS as needed."""
     origin, first_hop = route.origin, route.proxy or route.origin
     tls = origin.scheme == "https"
@@ -459,7 +464,7 @@ async def _dial(route: Route) -> _Connection:
     conn = _Connection(reader, writer)
     if route.proxy is not None and context is not None:
         try:
-            await _open_tunnel(conn, origin)
+            await _open_tunnel(conn, origin, proxy_headers)
             await writer.start_tls(context, server_hostname=origin.host)
         except OSError as exc:
             conn.abort()
@@ -470,9 +475,11 @@ async def _dial(route: Route) -> _Connection:
     return conn
 
 
-async def _open_tunnel(conn: _Connection, origin: Origin) -> None:
+async def _open_tunnel(conn: _Connection, origin: Origin, headers: Mapping[str, str] | None = None) -> None:
     """CONNECT `origin` through the proxy `conn` is connected to (RFC 9110 §9.3.6)."""
     head = f"CONNECT {origin.authority} HTTP/1.1\r\nHost: {origin.authority}\r\n"
+    for name, value in (headers or {}).items():
+        head += f"{name}: {value}\r\n"
     conn.writer.write(f"{head}User-Agent: {USER_AGENT}\r\n\r\n".encode("latin-1"))
     await conn.writer.drain()
     try:

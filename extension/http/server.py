@@ -128,8 +128,9 @@ class HttpServer:
         if not self.connections and self._all_closed is not None:
             self._all_closed.set()
 
-    async def shutdown(self, deadline_s: float) -> None:
-        """Stop accepting, finish requests in progress until `deadline_s` from now, then close."""
+    async def shutdown(self, deadline: float) -> None:
+        """Stop accepting, finish requests in progress until `deadline` (loop time), then close.
+        Idempotent; does nothing before `start`."""
         if self._server is None:
             return
         server, self._server = self._server, None
@@ -140,7 +141,8 @@ class HttpServer:
         if self.connections and self._all_closed is not None:
             self._all_closed.clear()
             try:
-                await asyncio.wait_for(self._all_closed.wait(), max(0.0, deadline_s))
+                remaining = deadline - asyncio.get_running_loop().time()
+                await asyncio.wait_for(self._all_closed.wait(), max(0.0, remaining))
             except TimeoutError:
                 self.reject("shutdown_deadline")
         for conn in list(self.connections):

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import socket
 
-from extension.lifecycle.registration import API_PREFIX, build_request, connect, read_response
+from extension.http.blocking import build_request, connect, read_response
+from extension.lifecycle.registration import API_PREFIX
 
 
 def send_next(runtime_api: str, extension_id: str) -> socket.socket:

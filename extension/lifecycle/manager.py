@@ -22,9 +22,9 @@ from typing import Any
 from extension.config import PipelineSettings
 from extension.lifecycle.extensions_api import LifecycleEvent
 from extension.lifecycle.flush_policy import Decision, FlushScheduler
+from extension.lifecycle.invocation_tracker import InvocationTracker
 from extension.log import get_logger
 from extension.pipeline import Pipeline
-from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
 
 log = get_logger("lifecycle")
@@ -56,6 +56,7 @@ class Hooks:
     """Optional collaborators called at lifecycle points (the cache's refresh-ahead, shutdowns)."""
 
     on_invoke: Callable[[], None] | None = None
+    #: Called with the SHUTDOWN deadline (loop time) once the pipeline is shut down.
     on_shutdown: Callable[[float], Awaitable[None]] | None = None
     #: Called with the seconds left before our /next, to finish background work (bounded).
     before_next: Callable[[float], Awaitable[None]] | None = None
@@ -70,7 +71,6 @@ class LifecycleManager:
         tracker: InvocationTracker,
         settings: PipelineSettings,
         stats: Stats,
-        telemetry_active: bool,
         hooks: Hooks,
         timed: bool = False,
     ) -> None:
@@ -79,7 +79,6 @@ class LifecycleManager:
         self._tracker = tracker
         self._settings = settings
         self._stats = stats
-        self._telemetry_active = telemetry_active
         self._hooks = hooks
         self._scheduler = FlushScheduler(settings, time.time())
         self._timed = timed
@@ -143,7 +142,7 @@ class LifecycleManager:
         loop = asyncio.get_running_loop()
         budget = self._settings.export_budget_ms / 1000.0
         stop: asyncio.Future[Any]
-        if self._telemetry_active:
+        if self._pipeline.telemetry_active:
             stop = self._tracker.runtime_done_future(request_id)
         else:
             stop = loop.create_future()  # never completes: the short deadline bounds the probe
@@ -157,7 +156,7 @@ class LifecycleManager:
         if decision is Decision.NONE:
             return
         budget = self._settings.export_budget_ms / 1000.0
-        if decision is Decision.WAIT_AND_FLUSH and self._telemetry_active:
+        if decision is Decision.WAIT_AND_FLUSH and self._pipeline.telemetry_active:
             await self._await_runtime_done(event.request_id, invoke_deadline - budget, budget)
         flush_deadline = min(loop.time() + budget, invoke_deadline)
         await self._pipeline.flush(flush_deadline)
@@ -189,13 +188,13 @@ class LifecycleManager:
         deadline = self._loop_deadline(event.deadline_ms) - SHUTDOWN_SAFETY_S
         remaining = max(0.0, deadline - loop.time())
         log.info("SHUTDOWN (%s): %.0f ms to flush", event.shutdown_reason or "unknown", remaining * 1000)
-        if self._telemetry_active:
+        if self._pipeline.telemetry_active:
             drained = await self._tracker.wait_reports(remaining * SHUTDOWN_DRAIN_SHARE)
             if not drained:
                 self._stats.add("shutdown_reports_missing", len(self._tracker.awaiting_report()))
         await self._pipeline.shutdown(event.shutdown_reason, deadline)
         if self._hooks.on_shutdown is not None:
-            await self._hooks.on_shutdown(max(0.0, deadline - loop.time()))
+            await self._hooks.on_shutdown(deadline)
 
     # ---------------------------------------------------------------------------------------
     # Timed mode (no INVOKE events, no freeze)

@@ -2,30 +2,18 @@
 
 Lambda starts the runtime only after every extension has registered, so everything this module
 imports is paid by every cold start before the function's own init can begin. It therefore
-speaks HTTP/1.1 on a plain blocking socket (one request, `Connection: close`) instead of
-`http.client`, which pulls in `email`, `ssl` and friends (~30 ms of imports on a busy 2-core
-machine, see docs/benchmarks.md), and builds the small JSON bodies by hand; `json` is imported
-only to read the answer, once the platform already counts us as registered.
+speaks HTTP/1.1 through the plain-socket client of `extension.http.blocking` and builds the
+small JSON bodies by hand; `json` is imported only to read the answer, once the platform already
+counts us as registered.
 """
 
 from __future__ import annotations
 
-import socket
 import time
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy honours the name)
-if TYPE_CHECKING:
-    from typing import Protocol
-
-    class _Reader(Protocol):
-        """What `read_response` needs of a socket; lets it parse bytes already received."""
-
-        def recv(self, size: int, /) -> bytes: ...
-
+from extension.http.blocking import request
 
 API_PREFIX = "/2020-01-01/extension"
-_MAX_HEAD = 64 * 1024
-_MAX_BODY = 1024 * 1024
 
 
 #: Answered to a register call naming an event the platform does not offer this extension; on
@@ -137,114 +125,9 @@ def _json_object(fields: dict[str, str | list[str]]) -> bytes:
     return ("{" + ", ".join(parts) + "}").encode("ascii")
 
 
-def _request(
-    runtime_api: str,
-    method: str,
-    path: str,
-    body: bytes | None,
-    headers: dict[str, str],
-    timeout: float | None,
-) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP/1.1 exchange on a fresh connection: (status, lower-cased headers, body).
-
-    Raises OSError (ConnectionError for a malformed or truncated answer, TimeoutError after
-    `timeout` seconds of silence) and ValueError for a header value with a line break."""
-    with connect(runtime_api, timeout) as sock:
-        sock.sendall(build_request(runtime_api, method, path, body, headers))
-        return read_response(sock)
-
-
-def connect(runtime_api: str, timeout: float | None) -> socket.socket:
-    host, _, port = runtime_api.partition(":")
-    return socket.create_connection((host, int(port or 80)), timeout=timeout)
-
-
-def build_request(
-    runtime_api: str, method: str, path: str, body: bytes | None, headers: dict[str, str]
-) -> bytes:
-    """The bytes of one HTTP/1.1 request asking the server to close the connection after answering."""
-    payload = body or b""
-    head = [f"{method} {path} HTTP/1.1", f"Host: {runtime_api}", "Connection: close"]
-    head.append(f"Content-Length: {len(payload)}")
-    for key, value in headers.items():
-        if "\r" in value or "\n" in value or "\r" in key or "\n" in key:
-            raise ValueError(f"invalid header {key!r}")
-        head.append(f"{key}: {value}")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
-
-
-def read_response(sock: socket.socket | _Reader) -> tuple[int, dict[str, str], bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the Extensions API closed the connection without a complete answer")
-        data += chunk
-        if len(data) > _MAX_HEAD and b"\r\n\r\n" not in data:
-            raise ConnectionError("oversized HTTP header from the Extensions API")
-    raw_head, _, rest = data.partition(b"\r\n\r\n")
-    lines = raw_head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise ConnectionError(f"malformed HTTP status line from the Extensions API: {lines[0][:80]!r}")
-    status = int(parts[1])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        key, sep, value = line.partition(":")
-        if sep:
-            headers[key.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        return status, headers, _read_chunked(sock, rest)
-    length = headers.get("content-length")
-    if length is not None:
-        if not length.isdigit() or int(length) > _MAX_BODY:
-            raise ConnectionError(f"bad Content-Length from the Extensions API: {length[:20]!r}")
-        want = int(length)
-        while len(rest) < want:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the Extensions API closed the connection in the middle of the body")
-            rest += chunk
-        return status, headers, rest[:want]
-    while len(rest) <= _MAX_BODY:  # no length: the body ends when the server closes (we asked it to)
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return status, headers, rest
-
-
-def _read_chunked(sock: socket.socket | _Reader, buffered: bytes) -> bytes:
-    data, body = buffered, b""
-
-    def need(n: int) -> None:
-        nonlocal data
-        while len(data) < n:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the Extensions API closed the connection in a chunked body")
-            data += chunk
-
-    while True:
-        while b"\r\n" not in data:
-            need(len(data) + 1)
-        size_line, _, data = data.partition(b"\r\n")
-        try:
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-        except ValueError:
-            raise ConnectionError("malformed chunk size from the Extensions API") from None
-        if size == 0:
-            return body
-        if len(body) + size > _MAX_BODY:
-            raise ConnectionError("oversized chunked body from the Extensions API")
-        need(size + 2)
-        body += data[:size]
-        data = data[size + 2 :]
-
-
 def register(runtime_api: str, name: str, events: list[str]) -> Registration:
     """POST /register with the `accountId` feature; raises ExtensionsApiError on refusal."""
-    status, headers, body = _request(
+    status, headers, body = request(
         runtime_api,
         "POST",
         f"{API_PREFIX}/register",
@@ -315,7 +198,7 @@ def register_with_fallback(
 
 def report_error(runtime_api: str, extension_id: str, kind: str, error_type: str, message: str) -> int:
     """POST /init/error or /exit/error (`kind` = "init" | "exit"); returns the HTTP status."""
-    status, _, _ = _request(
+    status, _, _ = request(
         runtime_api,
         "POST",
         f"{API_PREFIX}/{kind}/error",

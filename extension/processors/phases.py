@@ -67,24 +67,24 @@ class PhaseTracker:
         self._ids = ids
         self._open: dict[str, Phase] = {}
 
-    def start(self, kind: str, rec: InitStart, t: int) -> tuple[Phase, Phase | None]:
+    def start(self, kind: str, rec: InitStart, time_ns: int) -> tuple[Phase, Phase | None]:
         """The new phase, and the previous open one of the same kind (to close as failed)."""
         previous = self._open.pop(kind, None)
         ph = self._new(kind, rec)
-        ph.start, ph.start_ns = rec, t
+        ph.start, ph.start_ns = rec, time_ns
         self._open[kind] = ph
         return ph, previous
 
-    def runtime_done(self, kind: str, rec: PhaseDone, t: int) -> None:
+    def runtime_done(self, kind: str, rec: PhaseDone, time_ns: int) -> None:
         ph = self._open.get(kind)
         if ph is None:
             ph = self._open[kind] = self._new(kind, None)
-        ph.runtime_done, ph.done_ns = rec, t
+        ph.runtime_done, ph.done_ns = rec, time_ns
 
-    def report(self, kind: str, rec: PhaseDone, t: int) -> Phase:
+    def report(self, kind: str, rec: PhaseDone, time_ns: int) -> Phase:
         """The completed phase (no longer open)."""
         ph = self._open.pop(kind, None) or self._new(kind, None)
-        ph.report, ph.report_ns = rec, t
+        ph.report, ph.report_ns = rec, time_ns
         return ph
 
     def take_open(self) -> list[Phase]:

@@ -95,15 +95,19 @@ class TelemetryProcessor:
     ) -> None:
         """`concurrent_invocations`: several invocations run at once (Lambda Managed Instances), so
         a log line that names no request cannot be attributed to the latest platform.start."""
-        p = settings.processing
+        processing = settings.processing
         self._settings = settings
         self._resource = resource
         self._stats = stats
         self._clock = clock
         self._fn = settings.function.name
-        self._spans_on, self._metrics_on, self._logs_on = p.spans, p.metrics, p.logs
-        self._platform_logs = p.platform_logs and p.logs
-        self._style = p.span_style
+        self._spans_on, self._metrics_on, self._logs_on = (
+            processing.spans,
+            processing.metrics,
+            processing.logs,
+        )
+        self._platform_logs = processing.platform_logs and processing.logs
+        self._style = processing.span_style
         self._base = {"faas.name": self._fn}
         self._table = InvocationTable(stats, max_open_invocations)
         # The extension's own credentials are secrets the function may print (botocore does):
@@ -114,8 +118,10 @@ class TelemetryProcessor:
             settings.aws.container_authorization_token,
             settings.cache.token,
         )
-        self._redactor = Redactor.from_settings(p.redact_defaults, p.redact_patterns, own_secrets)
-        self._logs = LogMapper(p, stats)
+        self._redactor = Redactor.from_settings(
+            processing.redact_defaults, processing.redact_patterns, own_secrets
+        )
+        self._logs = LogMapper(processing, stats)
         self._health = to_metrics.HealthMetrics(stats)
         self._phases = PhaseTracker(id_generator)
         self._pending_links: list[SpanLink] = []
@@ -166,7 +172,7 @@ class TelemetryProcessor:
         # Our own output comes back only in the extension stream: a function's line is never
         # dropped as ours, whatever it says (it may be logged attacker input).
         if ev.kind is EventType.EXTENSION and is_self_record(record):
-            self._stats.add("filtered", 1, "self_log")
+            self._stats.add("logs_filtered", 1, "self_log")
             return
         raw = ev.raw
         redacted = self._redactor.value(record)  # always: secrets can be registered at run time
@@ -300,71 +306,79 @@ class TelemetryProcessor:
     # ---------------------------------------------------------------------------------------
 
     def _platform(self, ev: TelemetryEvent, now: int, out: _Out) -> None:
-        kind, rec, t = ev.kind, ev.record, ev.time_ns if ev.time_ns is not None else now
+        kind, rec, event_ns = ev.kind, ev.record, ev.time_ns if ev.time_ns is not None else now
         if isinstance(rec, Start) and kind is EventType.START:
-            self._on_start(rec, t, now, out)
+            self._on_start(rec, event_ns, now, out)
         elif isinstance(rec, RuntimeDone):
-            self._on_runtime_done(rec, t, now, out)
+            self._on_runtime_done(rec, event_ns, now, out)
         elif isinstance(rec, Report):
-            self._on_report(rec, t, now, out)
+            self._on_report(rec, event_ns, now, out)
         elif kind in _INIT_KINDS and isinstance(rec, InitStart | PhaseDone):
             if isinstance(rec, InitStart) and rec.instance_id:
                 self.instance_id = rec.instance_id
-            self._on_phase(_INIT_KINDS[kind], rec, kind, t, now, out)
+            self._on_phase(_INIT_KINDS[kind], rec, kind, event_ns, now, out)
         elif isinstance(rec, LogsDropped):
             if self._metrics_on:
-                out.metrics.extend(to_metrics.logs_dropped(rec, t, self._base))
+                out.metrics.extend(to_metrics.logs_dropped(rec, event_ns, self._base))
             if self._logs_on:
-                out.logs.append(platform_log(lines.logs_dropped_line(rec), WARN, t, now, None))
+                out.logs.append(platform_log(lines.logs_dropped_line(rec), WARN, event_ns, now, None))
         elif isinstance(rec, ExtensionState):
             if self._platform_logs:
                 sev = ERROR if rec.error_type else INFO
-                out.logs.append(platform_log(lines.extension_line(rec), sev, t, now, self._current))
+                out.logs.append(platform_log(lines.extension_line(rec), sev, event_ns, now, self._current))
         elif isinstance(rec, Subscription):
             if self._platform_logs:
-                out.logs.append(platform_log(lines.subscription_line(rec), INFO, t, now, self._current))
+                out.logs.append(
+                    platform_log(lines.subscription_line(rec), INFO, event_ns, now, self._current)
+                )
         elif kind is EventType.FAULT:
             if self._logs_on:
-                out.logs.append(platform_log(str(rec).rstrip("\n"), ERROR, t, now, self._current))
+                out.logs.append(platform_log(str(rec).rstrip("\n"), ERROR, event_ns, now, self._current))
         elif kind is None:
-            self._on_unknown(ev, t, now, out)
+            self._on_unknown(ev, event_ns, now, out)
 
-    def _on_start(self, rec: Start, t: int, now: int, out: _Out) -> None:
+    def _on_start(self, rec: Start, event_ns: int, now: int, out: _Out) -> None:
         inv = self._open(rec.request_id, rec.tracing)
         if inv is None:
             return
-        inv.start, inv.start_ns = rec, t
+        inv.start, inv.start_ns = rec, event_ns
+        inv.apply_tracing(rec.tracing)
+        self._index(inv)
         self._settle(inv, out)
         self._current = None if self._concurrent else inv
         if self._platform_logs:
-            out.logs.append(platform_log(lines.start_line(rec), INFO, t, now, inv, inv.request_id))
+            out.logs.append(platform_log(lines.start_line(rec), INFO, event_ns, now, inv, inv.request_id))
 
-    def _on_runtime_done(self, rec: RuntimeDone, t: int, now: int, out: _Out) -> None:
+    def _on_runtime_done(self, rec: RuntimeDone, event_ns: int, now: int, out: _Out) -> None:
         inv = self._open(rec.request_id, rec.tracing)
         if inv is None:
             return
-        inv.runtime_done, inv.runtime_done_ns = rec, t
+        inv.runtime_done, inv.runtime_done_ns = rec, event_ns
         if self._metrics_on and not inv.counted:
-            out.metrics.extend(to_metrics.runtime_done(rec, t, self._base))
+            out.metrics.extend(to_metrics.runtime_done(rec, event_ns, self._base))
         inv.counted = True
         if self._platform_logs:
             sev = _severity(rec.status)
-            out.logs.append(platform_log(lines.end_line(rec.request_id), sev, t, now, inv, inv.request_id))
+            out.logs.append(
+                platform_log(lines.end_line(rec.request_id), sev, event_ns, now, inv, inv.request_id)
+            )
 
-    def _on_report(self, rec: Report, t: int, now: int, out: _Out) -> None:
+    def _on_report(self, rec: Report, event_ns: int, now: int, out: _Out) -> None:
         inv = self._open(rec.request_id, rec.tracing)
         if inv is None:
             return
-        inv.report, inv.report_ns = rec, t
+        inv.report, inv.report_ns = rec, event_ns
         if rec.init_duration_ms is not None:
             inv.coldstart = True
         if self._metrics_on:
-            out.metrics.extend(to_metrics.report(rec, t, self._base, counted=inv.counted))
+            out.metrics.extend(to_metrics.report(rec, event_ns, self._base, counted=inv.counted))
             if rec.init_duration_ms is not None and not self._init_duration_recorded:
                 init_type = self._settings.function.initialization_type
-                out.metrics.append(to_metrics.init_duration(rec.init_duration_ms, t, self._base, init_type))
+                out.metrics.append(
+                    to_metrics.init_duration(rec.init_duration_ms, event_ns, self._base, init_type)
+                )
                 if not self._coldstart_counted:
-                    out.metrics.append(to_metrics.coldstart(t, self._base))
+                    out.metrics.append(to_metrics.coldstart(event_ns, self._base))
         if rec.init_duration_ms is not None:
             self._init_duration_recorded = self._coldstart_counted = True
         inv.counted = True
@@ -372,7 +386,7 @@ class TelemetryProcessor:
         self._table.complete(inv)
         if self._platform_logs:
             sev = _severity(rec.status)
-            out.logs.append(platform_log(lines.report_line(rec), sev, t, now, inv, inv.request_id))
+            out.logs.append(platform_log(lines.report_line(rec), sev, event_ns, now, inv, inv.request_id))
 
     def _open(self, request_id: str | None, tracing: Tracing | None) -> Invocation | None:
         """The invocation a start/runtimeDone/report belongs to, with the event's trace context
@@ -382,48 +396,50 @@ class TelemetryProcessor:
             return None
         inv = self._table.get_or_create(request_id)
         if inv.done:
-            self._stats.add("late_events", 1)
+            self._stats.add("telemetry_events_late", 1)
             return None
         inv.apply_tracing(tracing)
         self._index(inv)
         return inv
 
     def _on_phase(
-        self, kind: str, rec: InitStart | PhaseDone, ev_kind: EventType, t: int, now: int, out: _Out
+        self, kind: str, rec: InitStart | PhaseDone, ev_kind: EventType, event_ns: int, now: int, out: _Out
     ) -> None:
         if isinstance(rec, InitStart):
-            ph, previous = self._phases.start(kind, rec, t)
+            ph, previous = self._phases.start(kind, rec, event_ns)
             if previous is not None:  # a new init while one is open: the previous one failed
-                self._emit_phase(previous, out, end_ns=t, forced_error=SUPPRESSED_INIT)
+                self._emit_phase(previous, out, end_ns=event_ns, forced_error=SUPPRESSED_INIT)
             self._current = ph
             if self._metrics_on and not self._coldstart_counted:
-                out.metrics.append(to_metrics.coldstart(t, self._base))
+                out.metrics.append(to_metrics.coldstart(event_ns, self._base))
             self._coldstart_counted = True
             if self._platform_logs:
-                out.logs.append(platform_log(lines.phase_start_line(kind, rec), INFO, t, now, ph))
+                out.logs.append(platform_log(lines.phase_start_line(kind, rec), INFO, event_ns, now, ph))
             return
         if ev_kind in (EventType.INIT_RUNTIME_DONE, EventType.RESTORE_RUNTIME_DONE):
-            self._phases.runtime_done(kind, rec, t)
+            self._phases.runtime_done(kind, rec, event_ns)
             return
-        ph = self._phases.report(kind, rec, t)
+        ph = self._phases.report(kind, rec, event_ns)
         self._emit_phase(ph, out)
         if self._metrics_on:
             init_type = ph.initialization_type or self._settings.function.initialization_type
             done_error = ph.runtime_done.error_type if ph.runtime_done is not None else None
-            out.metrics.extend(to_metrics.phase_report(kind, rec, t, self._base, init_type, done_error))
+            out.metrics.extend(
+                to_metrics.phase_report(kind, rec, event_ns, self._base, init_type, done_error)
+            )
         if kind == "init":
             self._init_duration_recorded = True
         if self._platform_logs:
             sev = _severity(rec.status)
-            out.logs.append(platform_log(lines.phase_report_line(kind, rec), sev, t, now, ph))
+            out.logs.append(platform_log(lines.phase_report_line(kind, rec), sev, event_ns, now, ph))
 
-    def _on_unknown(self, ev: TelemetryEvent, t: int, now: int, out: _Out) -> None:
-        """Unknown event types are passed through as logs (design note 7), never lost silently."""
+    def _on_unknown(self, ev: TelemetryEvent, event_ns: int, now: int, out: _Out) -> None:
+        """Unknown event types (a schema newer than ours) are passed through as logs, never lost silently."""
         if not self._logs_on:
             return
         body = ev.record if isinstance(ev.record, str | dict | list | int | float | bool) else None
         attrs: dict[str, Any] = {"telemetry.event.type": ev.type}
-        out.logs.append(platform_log(body, INFO, t, now, None, attributes=attrs))
+        out.logs.append(platform_log(body, INFO, event_ns, now, None, attributes=attrs))
 
     # ---------------------------------------------------------------------------------------
     # Span emission
@@ -462,5 +478,5 @@ class TelemetryProcessor:
     def _sync_redactions(self) -> None:
         delta = self._redactor.count - self._redacted_reported
         if delta > 0:
-            self._stats.add("redacted", delta)
+            self._stats.add("logs_redacted", delta)
             self._redacted_reported = self._redactor.count

@@ -278,18 +278,18 @@ class Redactor:
             return False
         items: Iterable[Any]
         if isinstance(value, dict):
-            for k in value:
-                if isinstance(k, str):
-                    if self._secret_key(k) and _redactable(value[k]):
+            for key in value:
+                if isinstance(key, str):
+                    if self._secret_key(key) and _redactable(value[key]):
                         return False
-                    strings.append(k)
+                    strings.append(key)
             items = value.values()
         else:
             items = value
-        for v in items:
-            if isinstance(v, str):
-                strings.append(v)
-            elif isinstance(v, dict | list) and not self._gather(v, depth + 1, strings):
+        for item in items:
+            if isinstance(item, str):
+                strings.append(item)
+            elif isinstance(item, dict | list) and not self._gather(item, depth + 1, strings):
                 return False
         return True
 
@@ -302,23 +302,23 @@ class Redactor:
             self.count += 1
             return REDACTED
         if isinstance(value, list):
-            items = [self._walk(v, depth + 1) for v in value]
+            items = [self._walk(item, depth + 1) for item in value]
             return value if all(a is b for a, b in zip(items, value, strict=True)) else items
         changed = False
         pairs: list[tuple[Any, Any]] = []
-        for k, v in value.items():
-            nk, nv = k, v
-            if isinstance(k, str):
-                nk = self.text(k)
-                if self._secret_key(k) and _redactable(v):
-                    nv = REDACTED
+        for key, item in value.items():
+            new_key, new_item = key, item
+            if isinstance(key, str):
+                new_key = self.text(key)
+                if self._secret_key(key) and _redactable(item):
+                    new_item = REDACTED
                     self.count += 1
                 else:
-                    nv = self._walk(v, depth + 1)
+                    new_item = self._walk(item, depth + 1)
             else:
-                nv = self._walk(v, depth + 1)
-            changed = changed or nk is not k or nv is not v
-            pairs.append((nk, nv))
+                new_item = self._walk(item, depth + 1)
+            changed = changed or new_key is not key or new_item is not item
+            pairs.append((new_key, new_item))
         return dict(pairs) if changed else value
 
 

@@ -94,11 +94,11 @@ def min_severity(level_name: str) -> int:
     return SEVERITY.get(level_name.upper(), 1)
 
 
-def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    for k in keys:
-        v = d.get(k)
-        if v is not None:
-            return v
+def _first(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        value = record.get(key)
+        if value is not None:
+            return value
     return None
 
 
@@ -125,8 +125,8 @@ def _from_text(record: str, source: str) -> _Parsed:
             obj = None
         if isinstance(obj, dict):
             return _from_object(obj, source)
-    m = _LEADING_LEVEL.match(text)
-    return (m.group(1) if m is not None else "INFO"), text, {"log.source": source}, None, None
+    match = _LEADING_LEVEL.match(text)
+    return (match.group(1) if match is not None else "INFO"), text, {"log.source": source}, None, None
 
 
 def _from_object(obj: dict[str, Any], source: str) -> _Parsed:
@@ -134,20 +134,27 @@ def _from_object(obj: dict[str, Any], source: str) -> _Parsed:
     fields under OTel exception names); with no message field the object itself is the body."""
     message = _first(obj, _MESSAGE_KEYS)
     ts = _first(obj, _TIME_KEYS)
-    rid = next((v for k in _REQUEST_ID_KEYS if isinstance(v := obj.get(k), str) and v != "undefined"), None)
+    rid = next(
+        (
+            value
+            for key in _REQUEST_ID_KEYS
+            if isinstance(value := obj.get(key), str) and value != "undefined"
+        ),
+        None,
+    )
     attrs: dict[str, AttrValue] = {}
     body: Any
     if message is None:
         body = obj
     else:
         body = message
-        for k, v in obj.items():
-            if k in _CONSUMED:
+        for key, value in obj.items():
+            if key in _CONSUMED:
                 continue
-            if k == "stackTrace" and isinstance(v, list):
-                attrs["exception.stacktrace"] = "\n".join(str(x) for x in v)
+            if key == "stackTrace" and isinstance(value, list):
+                attrs["exception.stacktrace"] = "\n".join(str(x) for x in value)
             else:
-                attrs[_EXCEPTION_KEYS.get(k, k)] = v
+                attrs[_EXCEPTION_KEYS.get(key, key)] = value
     attrs["log.source"] = source
     return _first(obj, _LEVEL_KEYS), body, attrs, rid, parse_time_ns(ts) if ts is not None else None
 
@@ -195,7 +202,7 @@ class LogMapper:
     ) -> LogData | None:
         number, text = severity_of(level)
         if number < self._min:
-            self._stats.add("filtered", 1, "min_level")
+            self._stats.add("logs_filtered", 1, "min_level")
             return None
         ctx: Correlation | None = current
         if rid is not None:

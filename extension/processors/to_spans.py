@@ -1,4 +1,5 @@
-"""Invocation, init and restore spans (spec/lambda-apis.md §3.8): one span per lifecycle phase.
+"""Invocation, init and restore spans: one span per lifecycle phase, as AWS maps Telemetry API events
+to OpenTelemetry spans (https://docs.aws.amazon.com/lambda/latest/dg/telemetry-otel-spans.html).
 
 A phase span is built from its Start/RuntimeDone/Report events, never one span per event. The
 `spans` lists of RuntimeDone and Report (responseLatency, responseDuration, runtimeOverhead,

@@ -2,8 +2,9 @@
 
 The header `Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1` maps to
 trace id `6352a70e1e2c502e358361800241fd45` (epoch part + random part), parent span id and the
-sampled flag (spec/lambda-apis.md §3.8). Ids derived from a request id are deterministic, so the
-log records of an invocation and its span agree on the ids whichever is produced first.
+sampled flag (https://docs.aws.amazon.com/lambda/latest/dg/telemetry-otel-spans.html). Ids derived
+from a request id are deterministic, so the log records of an invocation and its span agree on the
+ids whichever is produced first.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ exactly as extension.config does.
 `early_settings` reads the seven variables that decide what to bind and which events to register
 for through the same declarations (`extension.variables`) as `config.from_env`; these tests pin
 that agreement over generated environments, check that the fast path imports nothing heavy, and
-exercise the raw-socket HTTP client of `registration` against a scripted server. No timing is
-asserted.
+exercise registration's raw-socket HTTP client (`extension.http.blocking`) against a scripted
+server. No timing is asserted.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def test_fast_path_imports_nothing_heavy() -> None:
     assert heavy.isdisjoint(out), sorted(heavy.intersection(out))
 
 
-# ---- the raw-socket HTTP client of registration ----------------------------------------------
+# ---- registration over the raw-socket HTTP client (extension.http.blocking) ------------------
 
 
 @contextmanager

@@ -3,6 +3,7 @@ factory that runs `CacheService` in-process on real loopback sockets (ports chos
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -114,4 +115,4 @@ async def start_service() -> AsyncIterator[Factory]:
     yield factory
     for running in started:
         await running.http.close()
-        await running.service.shutdown(5.0)
+        await running.service.shutdown(asyncio.get_running_loop().time() + 5.0)

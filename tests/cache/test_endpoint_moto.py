@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from emulator.backends.fault_proxy import Fault, FaultProxy
-from extension.cache.providers.base import CacheKey
+from extension.cache.providers.entries import CacheKey
 from tests.cache.conftest import TOKEN, Factory
 
 pytestmark = pytest.mark.integration
@@ -261,3 +261,18 @@ async def test_snap_start_skips_secret_prefetch_and_expires_on_first_invoke(
     assert headers["X-Cache"] == "hit"
     _, headers, _ = await running.get("/systemsmanager/parameters/get?name=/snap/p")
     assert headers["X-Cache"] == "refresh"
+
+
+async def test_bounded_wait_for_the_prefetch_then_reads_join_it(
+    start_service: Factory, proxy: FaultProxy, sm: Any
+) -> None:
+    # What the fast path does before /register with a prefetch list (app.start_cache): wait for the
+    # prefetch at most a bound; past it the fetch stays in flight and a read joins it.
+    sm.create_secret(Name="held", SecretString="v")
+    proxy.latency_s = 1.5  # every upstream call takes longer than the bound below
+    running = await start_service(proxy.url, wait_prefetch=False, SIDECAR_PREFETCH="sm:held")
+    assert await running.service.wait_prefetched(0.1) is False
+    status, headers, body = await running.get("/secretsmanager/get?secretId=held")
+    assert status == 200 and json.loads(body)["SecretString"] == "v" and headers["X-Cache"] == "miss"
+    assert proxy.total("secretsmanager.") == 1, proxy.counts  # the read made no call of its own
+    assert await running.service.wait_prefetched() is True

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emulator.backends.fault_proxy import Fault, FaultProxy
-from extension.cache.providers.base import CacheKey
+from extension.cache.providers.entries import CacheKey
 from tests.cache.conftest import Factory
 
 pytestmark = pytest.mark.integration

@@ -60,7 +60,7 @@ async def test_bytes_that_are_not_utf8_elsewhere_are_never_500(start_service: Fa
         "query": await raw_exchange(
             svc.service.secrets_port, _get(b"/secretsmanager/get?secretId=\xff", token)
         ),
-        "XFF": await raw_exchange(svc.service.secrets_port, _get(b"/ping", b"X-Forwarded-For: \xff", token)),
+        "XFF": await raw_exchange(svc.service.secrets_port, _get(b"/v1/x", b"X-Forwarded-For: \xff", token)),
         "2772 token": await raw_exchange(
             svc.service.appconfig_port,
             _get(b"/applications/a/environments/e/configurations/c", b"X-Aws-Parameters-Secrets-Token: \xff"),

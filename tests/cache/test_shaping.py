@@ -8,10 +8,17 @@ import pytest
 
 from extension.cache.errors import UpstreamError
 from extension.cache.flags import filter_flags
-from extension.cache.providers.base import SSM, CacheKey, iso_ms
+from extension.cache.providers.entries import SSM, CacheKey, iso_ms
 from extension.cache.providers.secrets_manager import shape_secret
 from extension.cache.providers.ssm import request_name, shape_parameter
-from extension.cache.server import BadRequest, appconfig_status, parameter_key, secret_key, split_query
+from extension.cache.server import (
+    BadRequest,
+    appconfig_status,
+    first_selector,
+    parameter_key,
+    secret_key,
+    split_query,
+)
 
 
 def test_secret_body_has_agent_fields_in_order() -> None:
@@ -92,10 +99,20 @@ def test_parameter_version_wins_over_label() -> None:
         secret_key("", {})
 
 
-def test_split_query_keeps_first_and_all() -> None:
-    first, every = split_query("flag=a&flag=b&secretId=x%2Fy&empty=")
-    assert first == {"flag": "a", "secretId": "x/y", "empty": ""}
+def test_split_query_keeps_last_and_all() -> None:
+    # A repeated parameter: the last one wins, as in the Secrets Manager Agent's parse.rs.
+    last, every = split_query("flag=a&flag=b&secretId=x%2Fy&empty=")
+    assert last == {"flag": "b", "secretId": "x/y", "empty": ""}
     assert every["flag"] == ["a", "b"]
+
+
+def test_first_of_version_and_label_wins() -> None:
+    assert first_selector("name=/a&label=X&version=1") == "label"
+    assert first_selector("name=/a&version=1&label=X") == "version"
+    assert first_selector("name=/a") is None
+    params = {"name": "/a", "version": "1", "label": "X"}
+    assert request_name(parameter_key(params, first_selector("name=/a&label=X&version=1"))) == "/a:X"
+    assert request_name(parameter_key(params, first_selector("version=1&name=/a&label=X"))) == "/a:1"
 
 
 FLAGS = json.dumps(

@@ -29,9 +29,9 @@ from extension.exporters.destination import Destination
 from extension.exporters.file import FileExporter
 from extension.exporters.http_json import HttpJsonExporter
 from extension.exporters.otlp import OtlpExporter
+from extension.exporters.queue import item_count
 from extension.exporters.stdout import StdoutExporter
 from extension.log import SELF_JSON_KEY
-from extension.processors.batch import item_count
 from extension.signals import MetricKind, Signals
 from extension.stats import Stats
 from tests.exporters import samples

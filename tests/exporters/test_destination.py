@@ -12,7 +12,7 @@ import pytest
 from extension.config import PipelineSettings, RetrySettings
 from extension.exporters.base import KIND_LOGS, OTEL_KINDS, ExporterDisabledError, ExportResult
 from extension.exporters.destination import MAX_RETRY_AFTER_S, Destination
-from extension.processors.batch import item_count
+from extension.exporters.queue import item_count
 from extension.signals import Resource, Signals
 from extension.stats import Stats
 from tests.exporters import samples

@@ -10,7 +10,7 @@ from emulator.backends.otlp_receivers import OtlpHttpReceiver
 from extension.config import HttpJsonSettings
 from extension.exporters.base import Outcome
 from extension.exporters.http_json import HttpJsonExporter, chunks
-from extension.processors.batch import item_count
+from extension.exporters.queue import item_count
 from extension.signals import Signals
 from tests.exporters import samples
 

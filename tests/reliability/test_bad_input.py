@@ -3,7 +3,7 @@ Telemetry API that answers 202 "not supported" or refuses the subscription.
 
 Structurally malformed bodies get a 4xx and a `telemetry_rejected{reason}` count; a well-formed
 array carrying bad or unknown events is accepted (a 4xx would make Lambda resend the whole batch)
-and the bad events are counted (`dropped{invalid_event}`, `unknown_event_types`). Never a 500,
+and the bad events are counted (`dropped{invalid_event}`, `telemetry_events_unknown_type`). Never a 500,
 never a crash: the same process answers the next invoke and exits cleanly at SHUTDOWN.
 """
 
@@ -80,7 +80,7 @@ BAD_EVENTS: list[tuple[str, list[object], str]] = [
     (
         "unknown event type",
         [{"time": T, "type": "platform.fromTheFuture", "record": {"a": 1}}],
-        "unknown_event_types",
+        "telemetry_events_unknown_type",
     ),
 ]
 
@@ -125,7 +125,7 @@ def test_malformed_telemetry_posts_get_4xx_and_counted(
         statuses=statuses,
         rejected={k: v for k, v in summary.items() if k.startswith("telemetry_rejected")},
         invalid_events=summary.get("dropped{invalid_event}", 0),
-        unknown_event_types=summary.get("unknown_event_types", 0),
+        unknown_event_types=summary.get("telemetry_events_unknown_type", 0),
         internal_errors=sum(v for k, v in summary.items() if k.startswith("internal_errors")),
     )
     for what, _, _, _, status, _ in MALFORMED:
@@ -138,7 +138,7 @@ def test_malformed_telemetry_posts_get_4xx_and_counted(
     for counter, n in expected_counts.items():
         assert summary.get(counter, 0) == n, (counter, summary)
     assert summary.get("dropped{invalid_event}", 0) >= 5
-    assert summary.get("unknown_event_types", 0) >= 1
+    assert summary.get("telemetry_events_unknown_type", 0) >= 1
     assert not any(k.startswith("internal_errors") for k in summary), summary
     assert first.status == second.status == "success"
     assert same_process and outcome.exit_code == 0 and outcome.exited_before_deadline

@@ -7,7 +7,7 @@ exported drop counters under-reported the drops.
 
 from __future__ import annotations
 
-from extension.processors.batch import BoundedBuffer, estimate_log
+from extension.exporters.queue import BoundedBuffer, estimate_log
 from extension.signals import Signals
 from extension.stats import Stats
 from tests.exporters import samples

@@ -7,6 +7,7 @@ failing), and afterwards the server still answers, with `internal_errors` still 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import Iterator
@@ -90,13 +91,17 @@ def in_process() -> Iterator[InProcess]:
         await cache.start()
         return listener, cache
 
+    async def stop(listener: TelemetryApiSource, cache: CacheService) -> None:
+        deadline = asyncio.get_running_loop().time() + 2.0
+        await listener.shutdown(deadline)
+        await cache.shutdown(deadline)
+
     listener, cache = loop.run(start())
     ports["telemetry"] = listener.port
     try:
         yield InProcess(stats, events, ports)
     finally:
-        loop.run(listener.shutdown())
-        loop.run(cache.shutdown(2.0))
+        loop.run(stop(listener, cache))
         loop.stop()
 
 

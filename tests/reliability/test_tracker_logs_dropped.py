@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
+from extension.lifecycle.invocation_tracker import InvocationTracker
 from extension.pipeline import Pipeline
 from extension.processors.processor import TelemetryProcessor
 from extension.signals import Signals
 from extension.sources.telemetry_api.schema import parse_event
-from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
 from tests.support.tracking import wait_runtime_done
 

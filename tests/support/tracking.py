@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from extension.sources.telemetry_api.tracker import InvocationTracker
+from extension.lifecycle.invocation_tracker import InvocationTracker
 
 
 async def wait_runtime_done(tracker: InvocationTracker, request_id: str, limit_s: float) -> bool:

@@ -133,7 +133,7 @@ async def test_a_request_before_the_pipeline_exists_waits_for_it() -> None:
         rx.stop_intake()
         assert (await running.post("/v1/traces", GOOD))[0] == 503
     finally:
-        await rx.shutdown()
+        await rx.shutdown(asyncio.get_running_loop().time() + 1)
 
 
 def test_gunzip_is_bounded() -> None:
@@ -181,8 +181,8 @@ async def test_grpc_front_relays_to_a_grpc_server_started_at_the_first_connectio
         assert [len(s.spans) for s in received] == [1]
         assert stats.get("receiver_rejected", "malformed") == 1
     finally:
-        await front.shutdown()
-        await rx.shutdown()
+        await front.shutdown(asyncio.get_running_loop().time() + 1)
+        await rx.shutdown(asyncio.get_running_loop().time() + 1)
 
 
 async def test_grpc_front_without_grpcio_closes_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -203,7 +203,7 @@ async def test_grpc_front_without_grpcio_closes_and_counts(monkeypatch: pytest.M
         writer.close()
         assert stats.get("receiver_rejected", "grpc_unavailable") == 1
     finally:
-        await front.shutdown()
+        await front.shutdown(asyncio.get_running_loop().time() + 1)
 
 
 def test_a_failed_start_closes_the_receiver_ports(monkeypatch: pytest.MonkeyPatch) -> None:

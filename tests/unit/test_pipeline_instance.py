@@ -5,9 +5,9 @@ from __future__ import annotations
 from extension.config import PipelineSettings, RetrySettings
 from extension.exporters.destination import Destination
 from extension.exporters.file import FileExporter
+from extension.lifecycle.invocation_tracker import InvocationTracker
 from extension.pipeline import Pipeline
 from extension.signals import Resource
-from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
 from tests.unit.processors.helpers import FN, ev, events, processor
 

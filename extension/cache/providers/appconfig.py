@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from extension.cache.aws import AwsClient
 from extension.cache.errors import UpstreamError
-from extension.cache.providers.base import ConfigPayload
+from extension.cache.providers.entries import ConfigPayload
 from extension.config import AppConfigTarget
 
 SERVICE = "appconfigdata"

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from extension.cache.errors import UpstreamError
-from extension.cache.providers.base import CacheKey, Payload, chunks
+from extension.cache.providers.entries import CacheKey, Payload, chunks
 
 Results = dict[CacheKey, Payload | UpstreamError]
 Group = TypeVar("Group")

@@ -6,8 +6,8 @@ from typing import Any
 
 from extension.cache.aws import AwsClient, region_from_arn
 from extension.cache.errors import UpstreamError, UpstreamUnreachable
-from extension.cache.providers.base import SECRETS, CacheKey, Payload, iso_ms
 from extension.cache.providers.batching import Results, batch_then_each, settle_items
+from extension.cache.providers.entries import SECRETS, CacheKey, Payload, iso_ms
 from extension.log import get_logger
 
 BATCH_SIZE = 20  # BatchGetSecretValue's maximum SecretIdList length

@@ -6,16 +6,19 @@ from typing import Any
 
 from extension.cache.aws import AwsClient, region_from_arn
 from extension.cache.errors import UpstreamError, UpstreamUnreachable
-from extension.cache.providers.base import SSM, CacheKey, Payload, iso_ms
 from extension.cache.providers.batching import Results, batch_then_each, settle_items
+from extension.cache.providers.entries import SSM, CacheKey, Payload, iso_ms
 
 BATCH_SIZE = 10  # GetParameters' maximum Names length
 REFERENCE_PREFIX = "/aws/reference/"  # e.g. /aws/reference/secretsmanager/NAME: passed through to SSM
 
 
-def shape_parameter(param: dict[str, Any]) -> Payload:
+def shape_parameter(param: dict[str, Any], selector: str | None = None) -> Payload:
     """`{"Parameter": {ARN, DataType, LastModifiedDate, Name, Selector, SourceResult, Type, Value,
-    Version}, "ResultMetadata": {}}` as the AWS agent answers."""
+    Version}, "ResultMetadata": {}}` as the AWS agent answers. `selector` (`:1`, `:label`) stands in
+    when the answer has no Selector: GetParameter echoes the version or label asked for
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_Parameter.html), some
+    emulators do not."""
     if not isinstance(param, dict) or "Value" not in param:
         raise UpstreamUnreachable("SSM returned an incomplete parameter")
     shaped = {
@@ -24,7 +27,7 @@ def shape_parameter(param: dict[str, Any]) -> Payload:
             "DataType": param.get("DataType"),
             "LastModifiedDate": iso_ms(param.get("LastModifiedDate")),
             "Name": param.get("Name"),
-            "Selector": param.get("Selector"),
+            "Selector": param.get("Selector") or selector,
             "SourceResult": param.get("SourceResult"),
             "Type": param.get("Type"),
             "Value": param.get("Value"),
@@ -57,7 +60,8 @@ class SsmProvider:
     async def fetch(self, key: CacheKey, previous: Payload | None) -> Payload:
         payload = {"Name": request_name(key), "WithDecryption": key.decrypt}
         doc = await self._call("GetParameter", payload, region_from_arn(key.name))
-        return shape_parameter(doc.get("Parameter") or {})
+        selector = f":{key.version or key.label}" if key.version or key.label else None
+        return shape_parameter(doc.get("Parameter") or {}, selector)
 
     async def fetch_batch(self, keys: list[CacheKey]) -> Results:
         """Unversioned parameters with GetParameters (10 names per call, grouped by region and

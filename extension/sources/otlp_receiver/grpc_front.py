@@ -60,7 +60,9 @@ class GrpcFront:
         self._starting = asyncio.Lock()
         self._listener = await asyncio.start_server(self._relay, sock=self._sock)
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, deadline: float) -> None:
+        """Stop relaying; the gRPC server gets `SHUTDOWN_GRACE_S`, at most until `deadline` (loop
+        time). Idempotent; does nothing before `start`."""
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -68,7 +70,8 @@ class GrpcFront:
             task.cancel()
         if self._grpc_server is not None:
             server, self._grpc_server = self._grpc_server, None
-            await server.stop(SHUTDOWN_GRACE_S)
+            remaining = deadline - asyncio.get_running_loop().time()
+            await server.stop(max(0.0, min(SHUTDOWN_GRACE_S, remaining)))
 
     async def _backend_port(self) -> int | None:
         """The gRPC server's port, starting it at the first connection; None without grpcio."""

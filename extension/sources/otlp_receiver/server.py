@@ -152,10 +152,13 @@ class OtlpReceiver:
     def stop_intake(self) -> None:
         self._accepting = False
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, deadline: float) -> None:
+        """Requests in progress get `SHUTDOWN_GRACE_S`, at most until `deadline` (loop time).
+        Idempotent; does nothing before `start`."""
         if self._started:
             self._started = False
-            await self._server.shutdown(SHUTDOWN_GRACE_S)
+            grace_end = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_S
+            await self._server.shutdown(min(deadline, grace_end))
 
     def _decoder(self) -> tuple[ModuleType, object]:
         if self._decode is None:

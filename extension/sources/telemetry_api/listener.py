@@ -14,6 +14,7 @@ counted. It never logs per request (our own log lines come back to us as `extens
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ SHUTDOWN_GRACE_S = 0.1
 
 
 class TelemetryApiSource:
-    """Lifecycle: construct (no I/O) → `await start()` → `await shutdown()` (idempotent)."""
+    """Lifecycle: construct (no I/O) → `await start()` → `await shutdown(deadline)` (idempotent)."""
 
     def __init__(
         self,
@@ -66,10 +67,12 @@ class TelemetryApiSource:
         """After this, batches are answered 503 and counted as dropped (past our deadline)."""
         self._accepting = False
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, deadline: float) -> None:
+        """Batches in progress get `SHUTDOWN_GRACE_S`, at most until `deadline` (loop time)."""
         if self._started:
             self._started = False
-            await self._server.shutdown(SHUTDOWN_GRACE_S)
+            grace_end = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_S
+            await self._server.shutdown(min(deadline, grace_end))
 
     async def _handle(self, request: Request) -> Response:
         if request.path != self._path:
@@ -99,7 +102,7 @@ class TelemetryApiSource:
         if result.invalid:
             self._stats.dropped("invalid_event", result.invalid)
         if result.unknown_types:
-            self._stats.add("unknown_event_types", result.unknown_types)
+            self._stats.add("telemetry_events_unknown_type", result.unknown_types)
         if not self._accepting:
             self._stats.dropped("after_shutdown_deadline", len(result.events))
             return _error(503, "shutting down: batch not accepted")

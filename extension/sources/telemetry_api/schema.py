@@ -44,7 +44,8 @@ _KIND_BY_NAME: dict[str, EventType] = {k.value: k for k in EventType}
 
 
 # --------------------------------------------------------------------------------------------
-# Record types (fields follow spec/lambda-apis.md §3.4; every optional field may be None)
+# Record types (fields as in https://docs.aws.amazon.com/lambda/latest/dg/telemetry-schema-reference.html;
+# every optional field may be None)
 # --------------------------------------------------------------------------------------------
 
 
@@ -243,24 +244,24 @@ def _time_ns(value: object) -> int | None:
             return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
-            f = float(value)
-            if f != f or f in (_INF, -_INF):
+            number = float(value)
+            if number != number or number in (_INF, -_INF):
                 return None
-            mag = abs(f)
+            mag = abs(number)
             scale = (
                 1 if mag >= 1e17 else 1_000 if mag >= 1e14 else 1_000_000 if mag >= 1e11 else 1_000_000_000
             )
-            return int(value * scale) if isinstance(value, int) else int(f * scale)
+            return int(value * scale) if isinstance(value, int) else int(number * scale)
         except OverflowError:
             return None
     return None
 
 
 def _parse_loose(text: str) -> int | None:
-    m = _LOOSE_TIME.match(text)
-    if m is None:
+    match = _LOOSE_TIME.match(text)
+    if match is None:
         return None
-    year, month, day, hour, minute, second, frac, zone = m.groups()
+    year, month, day, hour, minute, second, frac, zone = match.groups()
     try:
         dt = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC)
     except ValueError:
@@ -274,60 +275,60 @@ def _parse_loose(text: str) -> int | None:
     return ns
 
 
-def _str(d: Mapping[str, Any], key: str) -> str | None:
-    v = d.get(key)
-    return v if isinstance(v, str) else None
+def _str(record: Mapping[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    return value if isinstance(value, str) else None
 
 
-def _num(d: Mapping[str, Any], key: str) -> float | None:
-    v = d.get(key)
-    if isinstance(v, bool) or not isinstance(v, int | float | str):
+def _num(record: Mapping[str, Any], key: str) -> float | None:
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
-        f = float(v)
+        number = float(value)
     except (ValueError, OverflowError):
         return None
-    return f if f == f and f not in (_INF, -_INF) else None
+    return number if number == number and number not in (_INF, -_INF) else None
 
 
-def _int(d: Mapping[str, Any], key: str) -> int | None:
-    f = _num(d, key)
-    return int(f) if f is not None else None
+def _int(record: Mapping[str, Any], key: str) -> int | None:
+    number = _num(record, key)
+    return int(number) if number is not None else None
 
 
-def _dict(d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    v = d.get(key)
-    return v if isinstance(v, dict) else {}
+def _dict(record: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
 
 
-def _strs(d: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    v = d.get(key)
-    return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
+def _strs(record: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = record.get(key)
+    return tuple(x for x in value if isinstance(x, str)) if isinstance(value, list) else ()
 
 
-def _tracing(d: Mapping[str, Any]) -> Tracing | None:
-    t = d.get("tracing")
-    if not isinstance(t, dict):
+def _tracing(record: Mapping[str, Any]) -> Tracing | None:
+    tracing = record.get("tracing")
+    if not isinstance(tracing, dict):
         return None
-    return Tracing(span_id=_str(t, "spanId"), type=_str(t, "type"), value=_str(t, "value"))
+    return Tracing(span_id=_str(tracing, "spanId"), type=_str(tracing, "type"), value=_str(tracing, "value"))
 
 
-def _spans(d: Mapping[str, Any]) -> tuple[PhaseSpan, ...]:
-    v = d.get("spans")
-    if not isinstance(v, list):
+def _spans(record: Mapping[str, Any]) -> tuple[PhaseSpan, ...]:
+    value = record.get("spans")
+    if not isinstance(value, list):
         return ()
     return tuple(
         PhaseSpan(name=s["name"], start_ns=parse_time_ns(s.get("start")), duration_ms=_num(s, "durationMs"))
-        for s in v
+        for s in value
         if isinstance(s, dict) and isinstance(s.get("name"), str)
     )
 
 
-def _request_id_of(d: Mapping[str, Any]) -> str | None:
+def _request_id_of(record: Mapping[str, Any]) -> str | None:
     for key in ("requestId", "AWSRequestId", "aws_request_id", "awsRequestId"):
-        v = d.get(key)
-        if isinstance(v, str) and v and v != "undefined":
-            return v
+        value = record.get(key)
+        if isinstance(value, str) and value and value != "undefined":
+            return value
     return None
 
 
@@ -336,95 +337,95 @@ def _request_id_of(d: Mapping[str, Any]) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _init_start(d: Mapping[str, Any]) -> InitStart:
+def _init_start(record: Mapping[str, Any]) -> InitStart:
     return InitStart(
-        initialization_type=_str(d, "initializationType"),
-        phase=_str(d, "phase"),
-        function_name=_str(d, "functionName"),
-        function_version=_str(d, "functionVersion"),
-        instance_id=_str(d, "instanceId"),
-        instance_max_memory=_int(d, "instanceMaxMemory"),
-        runtime_version=_str(d, "runtimeVersion"),
-        runtime_version_arn=_str(d, "runtimeVersionArn"),
-        tracing=_tracing(d),
+        initialization_type=_str(record, "initializationType"),
+        phase=_str(record, "phase"),
+        function_name=_str(record, "functionName"),
+        function_version=_str(record, "functionVersion"),
+        instance_id=_str(record, "instanceId"),
+        instance_max_memory=_int(record, "instanceMaxMemory"),
+        runtime_version=_str(record, "runtimeVersion"),
+        runtime_version_arn=_str(record, "runtimeVersionArn"),
+        tracing=_tracing(record),
     )
 
 
-def _phase_done(d: Mapping[str, Any]) -> PhaseDone:
+def _phase_done(record: Mapping[str, Any]) -> PhaseDone:
     return PhaseDone(
-        initialization_type=_str(d, "initializationType"),
-        phase=_str(d, "phase"),
-        status=_str(d, "status"),
-        error_type=_str(d, "errorType"),
-        duration_ms=_num(_dict(d, "metrics"), "durationMs"),
-        spans=_spans(d),
-        tracing=_tracing(d),
+        initialization_type=_str(record, "initializationType"),
+        phase=_str(record, "phase"),
+        status=_str(record, "status"),
+        error_type=_str(record, "errorType"),
+        duration_ms=_num(_dict(record, "metrics"), "durationMs"),
+        spans=_spans(record),
+        tracing=_tracing(record),
     )
 
 
-def _start(d: Mapping[str, Any]) -> Start:
+def _start(record: Mapping[str, Any]) -> Start:
     return Start(
-        request_id=_str(d, "requestId"),
-        version=_str(d, "version"),
-        tracing=_tracing(d),
-        tenant_id=_str(d, "tenantId"),
+        request_id=_str(record, "requestId"),
+        version=_str(record, "version"),
+        tracing=_tracing(record),
+        tenant_id=_str(record, "tenantId"),
     )
 
 
-def _end(d: Mapping[str, Any]) -> Start:
-    return Start(request_id=_str(d, "requestId"), version=None, tracing=None, tenant_id=None)
+def _end(record: Mapping[str, Any]) -> Start:
+    return Start(request_id=_str(record, "requestId"), version=None, tracing=None, tenant_id=None)
 
 
-def _runtime_done(d: Mapping[str, Any]) -> RuntimeDone:
-    m = _dict(d, "metrics")
+def _runtime_done(record: Mapping[str, Any]) -> RuntimeDone:
+    metrics = _dict(record, "metrics")
     return RuntimeDone(
-        request_id=_str(d, "requestId"),
-        status=_str(d, "status"),
-        error_type=_str(d, "errorType"),
-        duration_ms=_num(m, "durationMs"),
-        produced_bytes=_int(m, "producedBytes"),
-        spans=_spans(d),
-        tracing=_tracing(d),
-        tenant_id=_str(d, "tenantId"),
+        request_id=_str(record, "requestId"),
+        status=_str(record, "status"),
+        error_type=_str(record, "errorType"),
+        duration_ms=_num(metrics, "durationMs"),
+        produced_bytes=_int(metrics, "producedBytes"),
+        spans=_spans(record),
+        tracing=_tracing(record),
+        tenant_id=_str(record, "tenantId"),
     )
 
 
-def _report(d: Mapping[str, Any]) -> Report:
-    m = _dict(d, "metrics")
+def _report(record: Mapping[str, Any]) -> Report:
+    metrics = _dict(record, "metrics")
     return Report(
-        request_id=_str(d, "requestId"),
-        status=_str(d, "status"),
-        error_type=_str(d, "errorType"),
-        duration_ms=_num(m, "durationMs"),
-        billed_duration_ms=_num(m, "billedDurationMs"),
-        memory_size_mb=_int(m, "memorySizeMB"),
-        max_memory_used_mb=_int(m, "maxMemoryUsedMB"),
-        init_duration_ms=_num(m, "initDurationMs"),
-        restore_duration_ms=_num(m, "restoreDurationMs"),
-        spans=_spans(d),
-        tracing=_tracing(d),
-        tenant_id=_str(d, "tenantId"),
+        request_id=_str(record, "requestId"),
+        status=_str(record, "status"),
+        error_type=_str(record, "errorType"),
+        duration_ms=_num(metrics, "durationMs"),
+        billed_duration_ms=_num(metrics, "billedDurationMs"),
+        memory_size_mb=_int(metrics, "memorySizeMB"),
+        max_memory_used_mb=_int(metrics, "maxMemoryUsedMB"),
+        init_duration_ms=_num(metrics, "initDurationMs"),
+        restore_duration_ms=_num(metrics, "restoreDurationMs"),
+        spans=_spans(record),
+        tracing=_tracing(record),
+        tenant_id=_str(record, "tenantId"),
     )
 
 
-def _extension_state(d: Mapping[str, Any]) -> ExtensionState:
+def _extension_state(record: Mapping[str, Any]) -> ExtensionState:
     return ExtensionState(
-        name=_str(d, "name"),
-        state=_str(d, "state"),
-        events=_strs(d, "events"),
-        error_type=_str(d, "errorType"),
+        name=_str(record, "name"),
+        state=_str(record, "state"),
+        events=_strs(record, "events"),
+        error_type=_str(record, "errorType"),
     )
 
 
-def _subscription(d: Mapping[str, Any]) -> Subscription:
-    return Subscription(name=_str(d, "name"), state=_str(d, "state"), types=_strs(d, "types"))
+def _subscription(record: Mapping[str, Any]) -> Subscription:
+    return Subscription(name=_str(record, "name"), state=_str(record, "state"), types=_strs(record, "types"))
 
 
-def _logs_dropped(d: Mapping[str, Any]) -> LogsDropped:
+def _logs_dropped(record: Mapping[str, Any]) -> LogsDropped:
     return LogsDropped(
-        dropped_bytes=_int(d, "droppedBytes"),
-        dropped_records=_int(d, "droppedRecords"),
-        reason=_str(d, "reason"),
+        dropped_bytes=_int(record, "droppedBytes"),
+        dropped_records=_int(record, "droppedRecords"),
+        reason=_str(record, "reason"),
     )
 
 

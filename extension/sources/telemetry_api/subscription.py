@@ -1,10 +1,10 @@
 """Subscribing to the Telemetry API: newest schema first, falling back on a 400.
 
 Runs on the fast path, between `/register` and the first `/event/next` (subscriptions close at
-the end of init), so it uses the same plain-socket HTTP as registration. A 202 is how local
-environments (AWS's emulator) say "not supported": we carry on without telemetry after one clear
-log line. Any other refusal is logged once; the function is never failed because telemetry is
-unavailable.
+the end of init), so it uses the same plain-socket HTTP client as registration
+(`extension.http.blocking`). A 202 is how local environments (AWS's emulator) say "not
+supported": we carry on without telemetry after one clear log line. Any other refusal is logged
+once; the function is never failed because telemetry is unavailable.
 
 The destination carries a random 128-bit path (`destination_path`): only Lambda learns it, so no
 other process in the environment can post forged telemetry to the listener, which answers every
@@ -17,7 +17,7 @@ import json
 import os
 
 from extension.config import TelemetrySettings
-from extension.lifecycle.registration import _request
+from extension.http.blocking import request
 from extension.log import get_logger
 
 TELEMETRY_PATH = "/2022-07-01/telemetry"
@@ -66,7 +66,7 @@ def subscribe(
         body = json.dumps(subscription_body(settings, schema, port, path)).encode()
         headers = {"Lambda-Extension-Identifier": extension_id, "Content-Type": "application/json"}
         try:
-            status, _, answer = _request(runtime_api, "PUT", TELEMETRY_PATH, body, headers, timeout=5.0)
+            status, _, answer = request(runtime_api, "PUT", TELEMETRY_PATH, body, headers, timeout=5.0)
         except (OSError, ValueError) as exc:
             log.warning("telemetry subscription failed: %s; continuing without telemetry", exc)
             return FAILED, None

@@ -51,7 +51,7 @@ async def serving(
     try:
         yield server, port, stats
     finally:
-        await server.shutdown(1.0)
+        await server.shutdown(asyncio.get_running_loop().time() + 1.0)
 
 
 class Responses:
@@ -321,7 +321,7 @@ async def test_shutdown_finishes_requests_in_progress_and_refuses_new_ones() -> 
     _, idle_writer = await asyncio.open_connection("127.0.0.1", port)
     pending = asyncio.create_task(exchange(port, b"GET / HTTP/1.1\r\n\r\n"))
     await asyncio.wait_for(entered.wait(), WAIT_S)
-    stopping = asyncio.create_task(server.shutdown(WAIT_S))
+    stopping = asyncio.create_task(server.shutdown(asyncio.get_running_loop().time() + WAIT_S))
     await asyncio.wait_for(_until(lambda: server.closing), WAIT_S)
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)  # no longer accepting
@@ -349,7 +349,7 @@ async def test_shutdown_deadline_closes_what_is_still_running() -> None:
     await server.start(sock)
     pending = asyncio.create_task(exchange(sock.getsockname()[1], b"GET / HTTP/1.1\r\n\r\n"))
     await asyncio.wait_for(entered.wait(), WAIT_S)
-    await asyncio.wait_for(server.shutdown(0.05), WAIT_S)
+    await asyncio.wait_for(server.shutdown(asyncio.get_running_loop().time() + 0.05), WAIT_S)
     out, closed = await asyncio.wait_for(pending, WAIT_S)
     assert out.items == [] and closed
     assert stats.get("http_rejected", "shutdown_deadline") == 1 and not server.connections

@@ -14,12 +14,12 @@ from typing import Any
 from extension.config import PipelineSettings, RetrySettings
 from extension.exporters.base import ExportResult
 from extension.exporters.destination import Destination
+from extension.exporters.queue import item_count
 from extension.lifecycle.extensions_api import LifecycleEvent
+from extension.lifecycle.invocation_tracker import InvocationTracker
 from extension.lifecycle.manager import MIN_TIMER_INTERVAL_S, Hooks, LifecycleManager, timer_interval
 from extension.pipeline import Pipeline
-from extension.processors.batch import item_count
 from extension.signals import Resource, Signals
-from extension.sources.telemetry_api.tracker import InvocationTracker
 from extension.stats import Stats
 from tests.unit.processors.helpers import events, settings
 from tests.unit.processors.test_managed_instances import A, B, line, managed_processor, report, start
@@ -111,7 +111,6 @@ def build(
         tracker,
         pipe_settings,
         stats,
-        telemetry_active=True,
         hooks=hooks,
         timed=True,
     )

@@ -102,7 +102,7 @@ def test_late_report_after_synthetic_span_is_ignored_and_counted() -> None:
     assert len(proc.on_shutdown("timeout", NOW).spans) == 1
     late = proc.process(events([report(status="timeout")]))
     assert late.spans == () and metric_values(late, "faas.invocations") == []
-    assert stats.get("late_events") == 1
+    assert stats.get("telemetry_events_late") == 1
 
 
 def test_runtime_done_error_status_gives_error_span_and_metrics() -> None:

@@ -172,7 +172,9 @@ def test_secrets_registered_at_run_time_are_picked_up() -> None:
     assert r.text(f"sent with {header_secret}, tiny") == f"sent with {REDACTED}, tiny"
 
 
-async def test_a_resolved_exporter_header_secret_is_redacted_from_then_on() -> None:
+async def test_a_resolved_exporter_header_secret_is_redacted_from_then_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The resolver of `${secretsmanager:...}` header references registers every value it hands
     out, so a function that prints the key (with no recognisable key name) has it redacted."""
     from extension.exporters.secret_refs import CachingResolver, find_refs

@@ -132,7 +132,7 @@ def test_own_lines_are_dropped_and_counted() -> None:
     out = proc.process(batch)
     assert [log.body for log in out.logs] == ["someone else's line"]
     assert len(out.raw_events) == 1  # our own lines are not re-exported as raw events either
-    assert stats.get("filtered", "self_log") == 4
+    assert stats.get("logs_filtered", "self_log") == 4
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_function_lines_looking_like_ours_are_exported(record: object) -> None:
     stats = Stats()
     out = processor(stats).process(events([ev("function", T, record)]))
     assert len(out.logs) == 1 and len(out.raw_events) == 1
-    assert stats.get("filtered", "self_log") == 0
+    assert stats.get("logs_filtered", "self_log") == 0
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ def test_minimum_level_filter() -> None:
     ]
     out = proc.process(events([ev("function", T, line) for line in lines]))
     assert [log.body for log in out.logs] == ["y"]
-    assert stats.get("filtered", "min_level") == 2
+    assert stats.get("logs_filtered", "min_level") == 2
 
 
 def _start(rid: str, root: str) -> dict[str, object]:
@@ -254,7 +254,7 @@ def test_redaction_of_bodies_attributes_and_raw_events() -> None:
     assert out.raw_events[3] is batch[3].raw  # untouched events are not copied
     assert secret not in json.dumps(raw_records)
     proc.health_metrics(0)
-    assert stats.get("redacted") == 3
+    assert stats.get("logs_redacted") == 3
 
 
 def test_user_redaction_patterns_and_defaults_off() -> None:
@@ -360,7 +360,7 @@ def test_json_format_objects_redacted_by_key_name_and_depth() -> None:
     text = _exported(out)
     assert "not-40-chars" not in text and "also-secret" not in text and "hunter2" not in text
     proc.health_metrics(0)
-    assert stats.get("redacted") == 3
+    assert stats.get("logs_redacted") == 3
 
 
 def test_a_secret_registered_while_running_is_redacted_from_then_on() -> None:

@@ -1,4 +1,5 @@
-"""X-Ray header mapping (spec §3.8) and the resource attributes."""
+"""X-Ray header mapping (https://docs.aws.amazon.com/lambda/latest/dg/telemetry-otel-spans.html) and the
+resource attributes."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ async def listener() -> AsyncIterator[Running]:
     running = Running(source, path, stats)
     await source.start()
     yield running
-    await source.shutdown()
+    await source.shutdown(asyncio.get_running_loop().time() + 1.0)
 
 
 def test_destination_paths_are_unguessable() -> None:

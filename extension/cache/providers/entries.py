@@ -1,4 +1,4 @@
-"""Shared shapes of the cache providers: what a cache key is and what a cached value holds."""
+"""What a cache entry is: its key (`CacheKey`) and what it holds (`Payload`, `ConfigPayload`)."""
 
 from __future__ import annotations
 

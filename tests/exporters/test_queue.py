@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from extension.processors.batch import BoundedBuffer, estimate_log, estimate_raw, estimate_span, item_count
+from extension.exporters.queue import BoundedBuffer, estimate_log, estimate_raw, estimate_span, item_count
 from extension.signals import Signals
 from extension.stats import Stats
 from tests.exporters import samples

@@ -1,4 +1,4 @@
-"""Bounded per-destination buffer of signal records.
+"""The per-destination queue of signal records (a bounded buffer each `Destination` owns).
 
 Each destination owns one buffer so a slow or failing backend can only fill its own queue. The
 buffer is bounded by item count and by an *estimated* byte size (a cheap sum of string lengths

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from extension.sources.telemetry_api import tracker as tracker_mod
-from extension.sources.telemetry_api.tracker import InvocationTracker
+from extension.lifecycle import invocation_tracker as tracker_mod
+from extension.lifecycle.invocation_tracker import InvocationTracker
 from tests.support.tracking import wait_runtime_done
 
 
