@@ -35,11 +35,11 @@ def serve(port: int) -> None:
     from extension.config import from_env
     from extension.exporters.base import ExportResult
     from extension.exporters.destination import Destination
+    from extension.lifecycle.invocation_tracker import InvocationTracker
     from extension.pipeline import Pipeline
     from extension.processors.processor import TelemetryProcessor
     from extension.signals import Resource, Signals
     from extension.sources.otlp_receiver.server import OtlpReceiver
-    from extension.lifecycle.invocation_tracker import InvocationTracker
     from extension.stats import Stats
 
     class Discard:
