@@ -118,8 +118,8 @@ class GrpcFront:
                 (grpc.method_handlers_generic_handler(service, {"Export": handler(signal)}),)
             )
         port = int(server.add_insecure_port("127.0.0.1:0"))
+        self._grpc_server = server  # before it starts: a shutdown meanwhile still stops it
         await server.start()
-        self._grpc_server = server
         return port
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
