@@ -73,7 +73,7 @@ async def receiver() -> AsyncIterator[Running]:
     await rx.start()
     rx.attach(running.received.append)
     yield running
-    await rx.shutdown()
+    await rx.shutdown(asyncio.get_running_loop().time() + 1)
 
 
 async def test_rejections_keep_their_status_and_counter(receiver: Running) -> None:
