@@ -12,7 +12,15 @@ from bench.common import ROOT, read_result
 from bench.fmt import f, x
 
 DOC = ROOT / "docs" / "benchmarks.md"
-NAMES = ("cold_start", "overhead", "memory", "throughput", "cache_latency", "layer_size")
+NAMES = (
+    "cold_start",
+    "overhead",
+    "memory",
+    "throughput",
+    "cache_latency",
+    "layer_size",
+    "function_telemetry",
+)
 
 
 def _counts(values: list[str]) -> str:
@@ -546,6 +554,57 @@ class Doc:
             )
         body.append("")
 
+    def function_telemetry(self) -> None:
+        d = self.r["function_telemetry"]
+        if d is None:
+            return
+        flush10, backend10 = d["flush_10_receiver_ms"], d["flush_10_backend_50ms_ms"]
+        self.target(
+            "Function's SDK flush of 10 spans to the receiver (issue 14)",
+            "median ≤ 2 ms",
+            f"{f(flush10['median'], 2)} ms (to a backend 50 ms away: {f(backend10['median'], 1)} ms)",
+            flush10["median"] <= 2,
+            f"+{f(flush10['median'] - 2, 2)} ms",
+        )
+        lossless = d["throughput_received"] == d["throughput_sent"] and d["throughput_dropped"] == 0
+        self.target(
+            "Received spans into the pipeline, none lost",
+            "≥ 20,000 spans/s",
+            f"{d['throughput_spans_per_s']:,.0f} spans/s ({d['throughput_received']:,} of {d['throughput_sent']:,})",
+            lossless and d["throughput_spans_per_s"] >= 20_000,
+        )
+        b = self.body
+        b.append("## 7. The function's own telemetry (OTLP receiver)\n")
+        b.append(
+            "`bench/function_telemetry.py`: the receiver runs in its own process as the extension builds "
+            "it (`OtlpReceiver` feeding a real `Pipeline` and destination queue whose exporter discards); "
+            "the function side is the OpenTelemetry SDK's `BatchSpanProcessor` + OTLP/HTTP exporter, timed "
+            "around `force_flush()` (what the layer's wrapper calls after each invoke). The slow backend "
+            "answers after 50 ms: what a function pays per invoke when its SDK exports to a remote "
+            "collector itself.\n"
+        )
+        b.append(STAT_HEAD.replace("| |", "| milliseconds |", 1))
+        b.append(stat_row("flush 10 spans → receiver", flush10))
+        b.append(stat_row("flush 100 spans → receiver", d["flush_100_receiver_ms"]))
+        b.append(
+            stat_row(
+                "one 10-span request → receiver (http.client: the receiver's own share)",
+                d["post_10_receiver_ms"],
+            )
+        )
+        b.append(stat_row("flush 10 spans → backend 50 ms away", backend10))
+        b.append(stat_row("flush 100 spans → backend 50 ms away", d["flush_100_backend_50ms_ms"]))
+        b.append(
+            stat_row("first intake request: importing protobuf + OTLP classes", d["first_intake_import_ms"])
+        )
+        b.append(
+            f"\nThroughput: {d['throughput_sent']:,} spans in requests of 500 posted back to back: "
+            f"{d['throughput_spans_per_s']:,.0f} spans/s, {d['throughput_received']:,} received, "
+            f"{d['throughput_dropped']} dropped. Memory: the first intake request adds "
+            f"{f(d['first_intake_rss_growth_mb']['median'], 1)} MB of RSS (protobuf, OTLP classes); a function "
+            "that sends nothing never loads them.\n"
+        )
+
     # ---- the page --------------------------------------------------------------------------
 
     def render(self) -> str:
@@ -555,6 +614,7 @@ class Doc:
         self.throughput()
         self.cache()
         self.layer()
+        self.function_telemetry()
         any_result = next((r for r in self.r.values() if r), None)
         machine = any_result["machine"] if any_result else {}
         quick = any(r and r.get("quick") for r in self.r.values())
@@ -605,6 +665,7 @@ class Doc:
             "| throughput (also on Managed Instances) | `.venv/bin/python -m bench.throughput [--quick] [--sizes 1000,10000] [--sustained N] [--no-managed]` |\n"
             "| cache latency | `.venv/bin/python -m bench.cache_latency [--quick] [--cold-starts N] [--reads N]` |\n"
             "| layer size, import time | `.venv/bin/python -m bench.layer_size [--quick] [--all]` |\n"
+            "| function telemetry (OTLP receiver) | `.venv/bin/python -m bench.function_telemetry [--quick]` |\n"
             "| this page from existing results | `.venv/bin/python -m bench.report` |\n"
         )
         out.append(

@@ -18,7 +18,15 @@ import time
 from bench import report
 from bench.common import PY, ROOT, log
 
-ORDER = ("layer_size", "cold_start", "overhead", "memory", "throughput", "cache_latency")
+ORDER = (
+    "layer_size",
+    "cold_start",
+    "overhead",
+    "memory",
+    "throughput",
+    "cache_latency",
+    "function_telemetry",
+)
 
 
 def main() -> int:

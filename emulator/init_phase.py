@@ -123,6 +123,23 @@ async def _launch_extensions(
         env.adopt(process)
 
 
+#: The runtime's bootstrap when a wrapper runs it: like Lambda's, it reads the handler from
+#: `_HANDLER` when it starts, so a wrapper may change it.
+_BOOTSTRAP = (
+    "import os, sys\nfrom awslambdaric.__main__ import main\nmain([sys.argv[0], os.environ['_HANDLER']])"
+)
+
+
+def runtime_command(handler: str, environment: dict[str, str]) -> list[str]:
+    """awslambdaric on the handler; behind `AWS_LAMBDA_EXEC_WRAPPER` when it is set, which Lambda
+    runs with the runtime's command line as arguments
+    (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-modify.html#runtime-wrapper)."""
+    wrapper = environment.get("AWS_LAMBDA_EXEC_WRAPPER", "").strip()
+    if wrapper:
+        return [wrapper, sys.executable, "-c", _BOOTSTRAP]
+    return [sys.executable, "-m", "awslambdaric", handler]
+
+
 async def _start_runtime(
     env: EnvironmentState, control: EnvironmentControl, function_environment: dict[str, str], generation: int
 ) -> None:
@@ -145,7 +162,7 @@ async def _start_runtime(
         slot.process = process = await launch(
             "runtime",
             "runtime",
-            [sys.executable, "-m", "awslambdaric", env.config.handler],
+            runtime_command(env.config.handler, function_environment),
             env={**function_environment, **extra_env},
             cwd=env.config.task_dir,
             generation=generation,

@@ -26,6 +26,7 @@ from extension.lifecycle.registration import (  # noqa: E402
     register_with_fallback,
     report_error,
 )
+from extension.sources.otlp_receiver.sockets import bind_receiver_socket  # noqa: E402
 from extension.sources.telemetry_api.sockets import bind_listener_socket  # noqa: E402
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy honours the name)
@@ -64,17 +65,32 @@ class EarlyTelemetry:
         self.port = port
 
 
+class EarlyReceiver:
+    """The receiver settings binding needs (attribute names as in `config.ReceiverSettings`)."""
+
+    def __init__(self, enabled: bool, http_port: int, grpc_port: int) -> None:
+        self.enabled = enabled
+        self.http_port = http_port
+        self.grpc_port = grpc_port
+
+
 class EarlySettings:
     """What must be known before /register (attribute names as in `config.Settings`)."""
 
     def __init__(
-        self, disabled: bool, telemetry: EarlyTelemetry, cache: EarlyCache, ready_before_next: bool = False
+        self,
+        disabled: bool,
+        telemetry: EarlyTelemetry,
+        cache: EarlyCache,
+        receiver: EarlyReceiver,
+        ready_before_next: bool = False,
     ) -> None:
         self.disabled = disabled
         #: SIDECAR_READY_BEFORE_NEXT: start up fully before the first /event/next (no early /next).
         self.ready_before_next = ready_before_next
         self.telemetry = telemetry
         self.cache = cache
+        self.receiver = receiver
 
 
 def early_settings(env: Mapping[str, str]) -> EarlySettings | None:
@@ -94,6 +110,11 @@ def early_settings(env: Mapping[str, str]) -> EarlySettings | None:
                 appconfig_port=variables.AWS_APPCONFIG_EXTENSION_HTTP_PORT.get(env),
             ),
             ready_before_next=variables.SIDECAR_READY_BEFORE_NEXT.get(env),
+            receiver=EarlyReceiver(
+                variables.SIDECAR_RECEIVER_ENABLED.get(env),
+                variables.SIDECAR_RECEIVER_HTTP_PORT.get(env),
+                variables.SIDECAR_RECEIVER_GRPC_PORT.get(env),
+            ),
         )
     except variables.BadValue:
         return None
@@ -143,11 +164,17 @@ def main(argv: list[str]) -> int:
 
     cache_sockets = BoundSockets()
     telemetry_sock = None
+    receiver_sock = receiver_grpc_sock = None
+    receiver_problems: list[str] = []
     if early is not None and active:
         # Bound even with CACHE_ENABLED=false: like AWS's layer, the endpoint then answers uncached.
         cache_sockets = bind_cache_sockets(early.cache)
         if early.telemetry.enabled:
             telemetry_sock = bind_listener_socket(early.telemetry.port, runtime_api)
+        if early.receiver.enabled:
+            receiver_sock = bind_receiver_socket(early.receiver.http_port, receiver_problems)
+            if early.receiver.grpc_port and receiver_sock is not None:
+                receiver_grpc_sock = bind_receiver_socket(early.receiver.grpc_port, receiver_problems)
 
     # A prefetch list set: the cache starts and prefetches now, so the function's init (which
     # Lambda starts once every extension has registered) finds the values cached (app.start_cache).
@@ -196,6 +223,10 @@ def main(argv: list[str]) -> int:
         if telemetry_sock is not None:
             telemetry_sock.close()
             telemetry_sock = None
+        for sock in (receiver_sock, receiver_grpc_sock):
+            if sock is not None:
+                sock.close()
+        receiver_sock = receiver_grpc_sock = None
     subscription, telemetry_path, pending_next = _subscribe_and_signal_ready(
         settings,
         registration.extension_id,
@@ -219,6 +250,9 @@ def main(argv: list[str]) -> int:
         telemetry_path=telemetry_path,
         pending_next=pending_next,
         events=events,
+        receiver_sock=receiver_sock,
+        receiver_grpc_sock=receiver_grpc_sock,
+        receiver_problems=tuple(receiver_problems),
         started_cache=started_cache,
     )
     return run(boot)

@@ -99,6 +99,12 @@ class Boot(NamedTuple):
     #: The lifecycle events we registered for. Without INVOKE (Lambda Managed Instances) nothing
     #: paces us and nothing freezes us: the pipeline runs on its own timer.
     events: tuple[str, ...] = ("INVOKE", "SHUTDOWN")
+    #: The OTLP receiver's socket, bound on the fast path (None: off, or the port was taken).
+    receiver_sock: socket.socket | None = None
+    #: Its OTLP/gRPC port (extension/sources/otlp_receiver/grpc_front.py), None when off.
+    receiver_grpc_sock: socket.socket | None = None
+    #: Why the receiver could not bind (logged as warnings).
+    receiver_problems: tuple[str, ...] = ()
     #: The cache, already serving and prefetched before /register (see `start_cache`), or None.
     started_cache: StartedCache | None = None
 
@@ -133,6 +139,11 @@ def run(boot: Boot) -> int:
         return asyncio.run(_run(boot))
     except Exception:
         log.exception("lambda-sidecar failed to start; continuing idle (no telemetry, no cache)")
+        # Nobody serves the receiver's ports any more: refuse the function's exports at once
+        # rather than let them wait in the backlog until the SDK's timeout.
+        for sock in (boot.receiver_sock, boot.receiver_grpc_sock):
+            if sock is not None:
+                sock.close()
         return asyncio.run(_idle(boot))
 
 
@@ -149,7 +160,12 @@ async def _idle(boot: Boot) -> int:
 async def _run(boot: Boot) -> int:
     settings = boot.settings
     stats = boot.started_cache.stats if boot.started_cache is not None else Stats()
-    for warning in (*settings.warnings, *settings.cache.warnings, *boot.cache_sockets.problems):
+    for warning in (
+        *settings.warnings,
+        *settings.cache.warnings,
+        *boot.cache_sockets.problems,
+        *boot.receiver_problems,
+    ):
         log.warning("%s", warning)
     client = ExtensionsApiClient(boot.runtime_api, boot.registration.extension_id)
     if settings.disabled:
@@ -167,6 +183,26 @@ async def _run(boot: Boot) -> int:
 
         cache = CacheService(settings, stats, boot.cache_sockets)
         await cache.start()
+
+    receiver = grpc_front = None
+    if boot.receiver_sock is not None:
+        # Served from now on, like the cache endpoints (a function may export during its init);
+        # requests wait for `attach` below. The resource is recomputed there with the same inputs.
+        from extension.processors.resource import build_resource as _resource
+        from extension.sources.otlp_receiver.server import OtlpReceiver
+
+        receiver = OtlpReceiver(
+            boot.receiver_sock,
+            stats,
+            settings.receiver.max_bytes,
+            _resource(settings, boot.registration.account_id),
+        )
+        await receiver.start()
+        if boot.receiver_grpc_sock is not None:
+            from extension.sources.otlp_receiver.grpc_front import GrpcFront
+
+            grpc_front = GrpcFront(boot.receiver_grpc_sock, receiver, stats, settings.receiver.max_bytes)
+            await grpc_front.start()
 
     # Imported only now, a module at a time with the loop turning in between: the cache endpoints
     # and the prefetch make progress while protobuf and the telemetry pipeline load (an import
@@ -197,9 +233,19 @@ async def _run(boot: Boot) -> int:
         )
         await listener.start()
     pipeline.telemetry_active = boot.subscription == SUBSCRIBED
+    if receiver is not None:
+        receiver.attach(pipeline.ingest_function)
     await asyncio.gather(*(d.start() for d in destinations))
+    if receiver is not None and settings.receiver.preload:
+        await asyncio.sleep(0)
+        receiver.preload()
 
     async def on_shutdown(deadline: float) -> None:
+        if receiver is not None:
+            receiver.stop_intake()
+            await receiver.shutdown(deadline)
+        if grpc_front is not None:
+            await grpc_front.shutdown(deadline)
         if listener is not None:
             listener.stop_intake()
             await listener.shutdown(deadline)

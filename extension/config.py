@@ -68,6 +68,19 @@ class TelemetrySettings(NamedTuple):
     timeout_ms: int = v.SIDECAR_TELEMETRY_TIMEOUT_MS.default
 
 
+class ReceiverSettings(NamedTuple):
+    """The OTLP receiver for the function's own telemetry (extension/sources/otlp_receiver)."""
+
+    enabled: bool = v.SIDECAR_RECEIVER_ENABLED.default
+    http_port: int = v.SIDECAR_RECEIVER_HTTP_PORT.default
+    grpc_port: int = v.SIDECAR_RECEIVER_GRPC_PORT.default
+    max_bytes: int = v.SIDECAR_RECEIVER_MAX_BYTES.default
+    emf: str = v.SIDECAR_EMF_TO_METRICS.default
+    #: The function runs behind our wrapper: it is instrumented, so OTLP decoding is loaded at
+    #: start, off the function's first flush.
+    preload: bool = False
+
+
 _DEFAULT_FLUSH_POLICY = FlushPolicy(v.SIDECAR_FLUSH_POLICY.default)
 
 
@@ -275,6 +288,7 @@ class Settings(NamedTuple):
     cache: CacheSettings
     aws: AwsSettings
     warnings: tuple[str, ...] = ()
+    receiver: ReceiverSettings = ReceiverSettings()
     proxy: ProxySettings = ProxySettings()
 
 
@@ -458,6 +472,43 @@ def _cache(r: _Reader, warnings: list[str]) -> CacheSettings:
     )
 
 
+#: The layer's AWS_LAMBDA_EXEC_WRAPPER for instrumented functions (layer/instrument).
+WRAPPER_SUFFIX = "/lambda-sidecar/instrument"
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "0.0.0.0", "::1", "::", "[::1]"})
+
+
+def _exports_to_receiver(exporters: ExportersSettings, receiver: ReceiverSettings) -> list[str]:
+    """One environment, two readers: Lambda gives the function and the extension the same
+    variables, so an `OTEL_EXPORTER_OTLP_*ENDPOINT` meant for the function's SDK ("send to the
+    local collector") would make us export to our own receiver, a loop. Refused at init, naming
+    the variables (README "Instrumented functions" has the settings that work)."""
+    otlp = exporters.otlp
+    if otlp is None:
+        return []
+    problems: list[str] = []
+    for signal, cfg in otlp.configured().items():
+        try:
+            parts = urlsplit(cfg.endpoint)
+            host, port = (parts.hostname or "").lower(), parts.port
+        except ValueError:
+            continue
+        if port is None:
+            port = 443 if parts.scheme == "https" else 80
+        ports = {
+            receiver.http_port: "SIDECAR_RECEIVER_HTTP_PORT",
+            receiver.grpc_port: "SIDECAR_RECEIVER_GRPC_PORT",
+        }
+        if host in _LOOPBACK_NAMES and port in ports:
+            problems.append(
+                f"the {signal} exporter (OTEL_EXPORTER_OTLP_ENDPOINT or "
+                f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT) points at this extension's own OTLP "
+                f"receiver ({host}:{port}, {ports[port]}): set the endpoint of your "
+                "backend there, and let the function reach the receiver through the layer's "
+                "AWS_LAMBDA_EXEC_WRAPPER (or set SIDECAR_RECEIVER_ENABLED=false)"
+            )
+    return problems
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     """Resolve every setting from `env` (normally `os.environ`); ConfigError names each bad variable."""
     r = _Reader(env)
@@ -510,6 +561,16 @@ def from_env(env: Mapping[str, str]) -> Settings:
         container_authorization_token=_read(r, v.AWS_CONTAINER_AUTHORIZATION_TOKEN) or None,
     )
     exporters = _exporters(r, processing)
+    receiver = ReceiverSettings(
+        enabled=_read(r, v.SIDECAR_RECEIVER_ENABLED),
+        http_port=_read(r, v.SIDECAR_RECEIVER_HTTP_PORT),
+        grpc_port=_read(r, v.SIDECAR_RECEIVER_GRPC_PORT),
+        max_bytes=_read(r, v.SIDECAR_RECEIVER_MAX_BYTES),
+        emf=_read(r, v.SIDECAR_EMF_TO_METRICS),
+        preload=_read(r, v.AWS_LAMBDA_EXEC_WRAPPER).endswith(WRAPPER_SUFFIX),
+    )
+    if receiver.enabled and "otlp" in exporters.names:
+        r.problems.extend(_exports_to_receiver(exporters, receiver))
     cache = _cache(r, r.misspellings())
     settings = Settings(
         function=function,
@@ -524,6 +585,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         cache=cache,
         aws=aws,
         warnings=tuple(r.warnings),
+        receiver=receiver,
         proxy=ProxySettings(
             https=_read(r, v.HTTPS_PROXY),
             http=_read(r, v.HTTP_PROXY),

@@ -74,6 +74,17 @@ class Pipeline:
             if self._stats.first_time("pipeline_error"):
                 log.exception("processing a telemetry batch failed; counted, continuing")
 
+    def ingest_function(self, signals: Signals) -> None:
+        """Called by the OTLP receiver with the function's own records. Never raises."""
+        try:
+            self._offer(self._processor.function_signals(signals))
+            if not self.pressure.is_set() and self.needs_flush():
+                self.pressure.set()
+        except Exception:
+            self._stats.add("internal_errors", label="pipeline")
+            if self._stats.first_time("pipeline_error"):
+                log.exception("processing the function's own telemetry failed; counted, continuing")
+
     def _set_instance(self, instance_id: str | None) -> None:
         """`faas.instance` (OTel semantic conventions: for AWS Lambda, the log stream name) is
         known only from `platform.initStart`'s `instanceId`; a value the user set in

@@ -25,9 +25,12 @@ _NO_ATTRIBUTES: Attributes = {}
 class SpanKind(enum.IntEnum):
     """OTLP `Span.SpanKind` numbers, so encoding is a plain int conversion."""
 
+    UNSPECIFIED = 0
     INTERNAL = 1
     SERVER = 2
     CLIENT = 3
+    PRODUCER = 4
+    CONSUMER = 5
 
 
 class StatusCode(enum.IntEnum):
@@ -44,6 +47,65 @@ class MetricKind(enum.Enum):
     COUNTER = "counter"
     HISTOGRAM = "histogram"
     GAUGE = "gauge"
+
+
+class Resource(NamedTuple):
+    """An OTel resource: ours (shared by every platform record of this execution environment),
+    or one the function's SDK sent with its own records (see `Origin`)."""
+
+    attributes: Attributes
+
+
+class Origin:
+    """Where a record received from the function's own SDK came from: its resource (ours merged
+    in for what it lacks) and instrumentation scope. Records without one are our own and use the
+    destination's resource and our scope. Compared by identity (a plain class, not a tuple): the
+    records of one request share one Origin, and encoders group by it."""
+
+    __slots__ = ("resource", "scope_attributes", "scope_name", "scope_version")
+
+    def __init__(
+        self,
+        resource: Resource,
+        scope_name: str = "",
+        scope_version: str = "",
+        scope_attributes: Attributes = _NO_ATTRIBUTES,
+    ) -> None:
+        self.resource = resource
+        self.scope_name = scope_name
+        self.scope_version = scope_version
+        self.scope_attributes = scope_attributes
+
+
+class HistogramValue:
+    """A histogram point the function's SDK already aggregated (OTLP HistogramDataPoint, delta).
+    A plain class: a tuple's own `count` method would shadow the field."""
+
+    __slots__ = ("bounds", "bucket_counts", "count", "maximum", "minimum", "total")
+
+    def __init__(
+        self,
+        count: int,
+        total: float,
+        bounds: tuple[float, ...],
+        bucket_counts: tuple[int, ...],
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> None:
+        self.count = count
+        self.total = total
+        self.bounds = bounds
+        self.bucket_counts = bucket_counts
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HistogramValue) and all(
+            getattr(self, name) == getattr(other, name) for name in self.__slots__
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.count, self.total, self.bounds, self.bucket_counts))
 
 
 class SpanEvent(NamedTuple):
@@ -74,6 +136,8 @@ class SpanData(NamedTuple):
     events: tuple[SpanEvent, ...] = ()
     links: tuple[SpanLink, ...] = ()
     sampled: bool = True
+    origin: Origin | None = None
+    trace_state: str = ""
 
 
 class LogData(NamedTuple):
@@ -88,6 +152,7 @@ class LogData(NamedTuple):
     trace_id: bytes | None = None
     span_id: bytes | None = None
     sampled: bool = True
+    origin: Origin | None = None
 
 
 class Measurement(NamedTuple):
@@ -100,6 +165,13 @@ class Measurement(NamedTuple):
     time_ns: int
     attributes: Attributes = _NO_ATTRIBUTES
     description: str = ""
+    origin: Origin | None = None
+    #: Set for a histogram the function's SDK aggregated; `value` is then its sum.
+    histogram: HistogramValue | None = None
+    #: Start of the point's interval (received points); 0: the measurement's own time.
+    start_ns: int = 0
+    #: A received non-monotonic sum (UpDownCounter) is exported as a sum, not a counter.
+    monotonic: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +194,3 @@ class Signals:
             self.metrics + other.metrics,
             self.raw_events + other.raw_events,
         )
-
-
-class Resource(NamedTuple):
-    """The OTel resource shared by every signal of this execution environment."""
-
-    attributes: Attributes

@@ -1059,6 +1059,50 @@ SIDECAR_TELEMETRY_TIMEOUT_MS = Integer(
     INTAKE,
     row="TELEMETRY_BUFFERING",
 )
+SIDECAR_RECEIVER_ENABLED = Flag(
+    "SIDECAR_RECEIVER_ENABLED",
+    True,
+    "OTLP/HTTP receiver on 127.0.0.1 for the function's own spans, metrics and logs",
+    INTAKE,
+)
+SIDECAR_RECEIVER_HTTP_PORT = Integer(
+    "SIDECAR_RECEIVER_HTTP_PORT",
+    4318,
+    1,
+    65535,
+    "port of the OTLP/HTTP receiver (`/v1/traces`, `/v1/metrics`, `/v1/logs`)",
+    INTAKE,
+)
+SIDECAR_RECEIVER_GRPC_PORT = Integer(
+    "SIDECAR_RECEIVER_GRPC_PORT",
+    4317,
+    0,
+    65535,
+    "port of the OTLP/gRPC receiver (`0`: none); grpcio loads at its first connection",
+    INTAKE,
+)
+SIDECAR_RECEIVER_MAX_BYTES = Integer(
+    "SIDECAR_RECEIVER_MAX_BYTES",
+    4194304,
+    65536,
+    67108864,
+    "largest OTLP request body accepted, before and after gzip (larger: 413)",
+    INTAKE,
+)
+SIDECAR_EMF_TO_METRICS = Choice(
+    "SIDECAR_EMF_TO_METRICS",
+    "keep",
+    ("off", "keep", "drop"),
+    "CloudWatch EMF lines printed by the function become metrics; `keep`/`drop` the log record",
+    INTAKE,
+)
+AWS_LAMBDA_EXEC_WRAPPER = Text(
+    "AWS_LAMBDA_EXEC_WRAPPER",
+    "",
+    '`/opt/lambda-sidecar/instrument` for instrumented functions (README "Instrumented functions"); '
+    "then the receiver loads OTLP decoding at start instead of at the function's first export",
+    INTAKE,
+)
 SIDECAR_LOG_LEVEL = Choice(
     "SIDECAR_LOG_LEVEL",
     "info",

@@ -40,6 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYER_SRC = ROOT / "layer"
 NAME = "lambda-sidecar"  # the launcher's file name = the extension name = the private folder
 BOOT_FILES = ("sidecar_boot.py", "sidecar_idle.py")
+#: The AWS_LAMBDA_EXEC_WRAPPER for instrumented functions and the handler it puts in front of
+#: theirs (README "Instrumented functions"), at /opt/lambda-sidecar/instrument and function/.
+WRAPPER = "instrument"
+WRAPPER_HANDLER = "function/lambda_sidecar_handler.py"
 BUILD_FILES = ("build_layer.py", "layer_files.py", "elfstrip.py")
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 OPTIONAL_PYTHONS = frozenset({"3.14"})  # --all builds it only if every dependency has wheels
@@ -136,7 +140,10 @@ def digest(*parts: str | bytes) -> str:
 
 def source_files() -> list[Path]:
     """Every input file whose content ends up in (or shapes) the layer."""
-    files = [LAYER_SRC / "extensions" / NAME, *(LAYER_SRC / f for f in (*BOOT_FILES, *BUILD_FILES))]
+    files = [
+        LAYER_SRC / "extensions" / NAME,
+        *(LAYER_SRC / f for f in (*BOOT_FILES, *BUILD_FILES, WRAPPER, WRAPPER_HANDLER)),
+    ]
     files += sorted(
         p for p in (ROOT / "extension").rglob("*") if p.is_file() and "__pycache__" not in p.parts
     )
@@ -228,6 +235,10 @@ class Builder:
         copy_package(ROOT / "extension", private / "extension")
         for name in BOOT_FILES:
             shutil.copy2(LAYER_SRC / name, private / name)
+        shutil.copy2(LAYER_SRC / WRAPPER, private / WRAPPER)
+        (private / WRAPPER).chmod(0o755)
+        (private / WRAPPER_HANDLER).parent.mkdir()
+        shutil.copy2(LAYER_SRC / WRAPPER_HANDLER, private / WRAPPER_HANDLER)
         launcher = staging / "extensions" / NAME
         launcher.parent.mkdir(parents=True)
         shutil.copy2(LAYER_SRC / "extensions" / NAME, launcher)

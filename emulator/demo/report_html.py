@@ -49,6 +49,8 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .row { display: grid; grid-template-columns: 190px 78px 1fr; align-items: center; gap: 8px; height: 22px; }
 .row .name { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-size: 12.5px; }
 .row .name.d1 { padding-left: 16px; color: #4a545e; }
+.row .name.d2 { padding-left: 28px; color: #4a545e; }
+.row .name.d3, .row .name.d4 { padding-left: 40px; color: #4a545e; }
 .row .dur { text-align: right; font-size: 12px; color: #4a545e; }
 .track { position: relative; height: 14px; border-radius: 3px; background-color: #f0f2f5;
          background-image: linear-gradient(to right, transparent calc(25% - 1px), #dde1e6 25%,

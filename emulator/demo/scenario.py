@@ -19,6 +19,8 @@ from emulator import LambdaEnvironment
 from emulator.demo import backends
 
 SAMPLES = backends.ROOT / "sample_functions"
+#: Stands for the layer's folder in a plan's environment (it is known only when the demo runs).
+LAYER_PLACEHOLDER = "{layer}"
 PROBE_SOURCE = Path(__file__).with_name("probe.py")
 PROBE_MODULE = "demo_cache_probe"
 MARKER = "demo-cache-read"  # the line prefix probe.py prints (that module is never imported here)
@@ -115,6 +117,25 @@ def plans(quick: bool) -> list[FunctionPlan]:
         )
     out.append(
         FunctionPlan(
+            name="orders-instrumented",
+            sample="instrumented",
+            story=(
+                "instrumented with the OpenTelemetry SDK (a span per step, a counter, a log record), "
+                "exporting to the extension's receiver through the layer's wrapper: its spans nest "
+                "under the invocation span"
+            ),
+            steps=(
+                Step("cold start", {"order": "o-1"}),
+                *(Step("warm invoke", {"order": "o-2"}) for _ in range(warm)),
+            ),
+            env={
+                "AWS_LAMBDA_EXEC_WRAPPER": LAYER_PLACEHOLDER + "/lambda-sidecar/instrument",
+                "SIDECAR_RECEIVER_HTTP_PORT": str(backends.free_port()),
+            },
+        )
+    )
+    out.append(
+        FunctionPlan(
             name="payments",
             sample="errors",
             story="raises: a plain error, then a chained domain error",
@@ -202,7 +223,10 @@ def run_function(
         task,
         handler,
         timeout_s=plan.timeout_s,
-        env={**base_env, **plan.env},
+        env={
+            **base_env,
+            **{k: v.replace(LAYER_PLACEHOLDER, str(layer.resolve())) for k, v in plan.env.items()},
+        },
         freeze=True,
         function_name=plan.name,
         echo_output=echo,

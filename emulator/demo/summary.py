@@ -133,16 +133,31 @@ def _init_span(spans: list[Span], invocation: Span) -> Span | None:
     return max(before, key=lambda s: s.start_ns) if before else None
 
 
+#: Levels of descendants shown under an invocation (the function's own spans nest under it).
+MAX_BAR_DEPTH = 4
+
+
 def _bars(invocation: Span, spans: list[Span]) -> tuple[Bar, ...]:
-    children = [
-        s for s in spans if s.parent_span_id == invocation.span_id and s.trace_id == invocation.trace_id
-    ]
+    by_parent: dict[str, list[Span]] = {}
+    for s in spans:
+        if s.parent_span_id and s.trace_id == invocation.trace_id:
+            by_parent.setdefault(s.parent_span_id, []).append(s)
     rank = {name: i for i, name in enumerate(CHILD_ORDER)}
-    children.sort(key=lambda s: (s.start_ns, rank.get(s.name, len(rank))))
     origin = invocation.start_ns
     out = [Bar(invocation.name, "invoke", 0, 0.0, invocation.duration_ms, invocation.status == "ERROR")]
-    for c in children:
-        out.append(Bar(c.name, c.name, 1, (c.start_ns - origin) / 1e6, c.duration_ms, c.status == "ERROR"))
+
+    def walk(parent_id: str, depth: int) -> None:
+        children = sorted(
+            by_parent.get(parent_id, ()), key=lambda s: (s.start_ns, rank.get(s.name, len(rank)))
+        )
+        for c in children:
+            out.append(
+                Bar(c.name, c.name, depth, (c.start_ns - origin) / 1e6, c.duration_ms, c.status == "ERROR")
+            )
+            if depth < MAX_BAR_DEPTH:
+                walk(c.span_id, depth + 1)
+
+    walk(invocation.span_id, 1)
     return tuple(out)
 
 

@@ -44,6 +44,7 @@ from extension.signals import (
     LogData,
     Measurement,
     MetricKind,
+    Origin,
     Resource,
     SpanData,
     SpanEvent,
@@ -81,8 +82,10 @@ _ANY_BYTES = tag(7, LEN)
 _LIST_VALUES = tag(1, LEN)
 _KV_KEY = tag(1, LEN)
 _KV_VALUE = tag(2, LEN)
-# InstrumentationScope.name 1.
+# InstrumentationScope: name 1, version 2, attributes 3.
 _SCOPE_NAME = tag(1, LEN)
+_SCOPE_VERSION = tag(2, LEN)
+_SCOPE_ATTRIBUTES = tag(3, LEN)
 
 # -- resource/v1/resource.proto: Resource.attributes 1 ----------------------------------------
 _RESOURCE_ATTRIBUTES = tag(1, LEN)
@@ -103,6 +106,7 @@ _REQUEST_RESOURCE = tag(1, LEN)
 # end_time_unix_nano 8, attributes 9, events 11, links 13, status 15, flags 16 (fixed32).
 _SPAN_TRACE_ID = tag(1, LEN)
 _SPAN_SPAN_ID = tag(2, LEN)
+_SPAN_TRACE_STATE = tag(3, LEN)
 _SPAN_PARENT = tag(4, LEN)
 _SPAN_NAME = tag(5, LEN)
 _SPAN_KIND = tag(6, VARINT)
@@ -263,17 +267,54 @@ def _resource_field(resource: Resource) -> bytes:
     return encoded
 
 
-def _request(resource: Resource, items: list[bytes]) -> bytes:
+def _request(resource: Resource, items: list[bytes], scope_field: bytes = _SCOPE_FIELD) -> bytes:
     """Export*ServiceRequest{resource_*: [{resource, scope_*: [{scope, items}]}]}, joined in one
     copy (the items are already complete fields of the Scope* message)."""
     items_len = sum(map(len, items))
-    scope_len = len(_SCOPE_FIELD) + items_len
+    scope_len = len(scope_field) + items_len
     scope_head = _SCOPE_ITEMS + varint(scope_len)
     resource_field = _resource_field(resource)
     outer_len = len(resource_field) + len(scope_head) + scope_len
-    head = _REQUEST_RESOURCE + varint(outer_len) + resource_field + scope_head + _SCOPE_FIELD
+    head = _REQUEST_RESOURCE + varint(outer_len) + resource_field + scope_head + scope_field
     items.insert(0, head)
     return b"".join(items)
+
+
+def _scope_field(origin: Origin) -> bytes:
+    """The `scope` field of a Scope* message for records received from the function's SDK."""
+    name, version = _utf8(origin.scope_name), _utf8(origin.scope_version)
+    payload = b"".join(
+        (
+            length_delimited(_SCOPE_NAME, name) if name else b"",
+            length_delimited(_SCOPE_VERSION, version) if version else b"",
+            key_values(_SCOPE_ATTRIBUTES, origin.scope_attributes),
+        )
+    )
+    return length_delimited(_SCOPE, payload)
+
+
+def _grouped_request(resource: Resource, groups: Sequence[tuple[Origin | None, list[bytes]]]) -> bytes:
+    """A request with one Resource*/Scope* pair per origin: our records under `resource` and our
+    scope, each received origin under its own resource and scope (a request is the concatenation
+    of its repeated `resource_*` fields, so each group is encoded as a one-group request)."""
+    return b"".join(
+        _request(resource, items)
+        if origin is None
+        else _request(origin.resource, items, _scope_field(origin))
+        for origin, items in groups
+    )
+
+
+def _by_origin(records: Sequence[Any]) -> list[tuple[Origin | None, list[Any]]]:
+    """Records grouped by their `origin` (identity), in first-seen order."""
+    groups: dict[int, tuple[Origin | None, list[Any]]] = {}
+    for record in records:
+        origin = record.origin
+        group = groups.get(id(origin))
+        if group is None:
+            group = groups[id(origin)] = (origin, [])
+        group[1].append(record)
+    return list(groups.values())
 
 
 # -- traces ------------------------------------------------------------------------------------
@@ -316,6 +357,7 @@ def encode_span(span: SpanData) -> bytes:
         (
             length_delimited(_SPAN_TRACE_ID, span.trace_id) if span.trace_id else b"",
             length_delimited(_SPAN_SPAN_ID, span.span_id) if span.span_id else b"",
+            length_delimited(_SPAN_TRACE_STATE, _utf8(span.trace_state)) if span.trace_state else b"",
             length_delimited(_SPAN_PARENT, span.parent_span_id) if span.parent_span_id else b"",
             length_delimited(_SPAN_NAME, name) if name else b"",
             _SPAN_KIND + varint(int(span.kind)) if span.kind else b"",
@@ -332,7 +374,15 @@ def encode_span(span: SpanData) -> bytes:
 
 def encode_traces(spans: Sequence[SpanData], resource: Resource) -> bytes:
     """An `ExportTraceServiceRequest` (collector/trace/v1/trace_service.proto)."""
-    return _request(resource, [length_delimited(_ITEM, encode_span(s)) for s in spans])
+    if not any(s.origin is not None for s in spans):
+        return _request(resource, [length_delimited(_ITEM, encode_span(s)) for s in spans])
+    return _grouped_request(
+        resource,
+        [
+            (origin, [length_delimited(_ITEM, encode_span(s)) for s in group])
+            for origin, group in _by_origin(spans)
+        ],
+    )
 
 
 # -- logs --------------------------------------------------------------------------------------
@@ -396,7 +446,14 @@ def _body(body: Any) -> bytes:
 
 
 def encode_logs(logs: Sequence[LogData], resource: Resource) -> bytes:
-    """An `ExportLogsServiceRequest` (collector/logs/v1/logs_service.proto).
+    """An `ExportLogsServiceRequest` (collector/logs/v1/logs_service.proto)."""
+    if not any(log.origin is not None for log in logs):
+        return _request(resource, _log_items(logs))
+    return _grouped_request(resource, [(origin, _log_items(group)) for origin, group in _by_origin(logs)])
+
+
+def _log_items(logs: Sequence[LogData]) -> list[bytes]:
+    """The complete `log_records` fields of `logs`.
 
     The hot loop of the log path, so it is one loop without per-field calls in the common case
     (a short string body and string attributes seen before): LogRecord fields are time 1,
@@ -456,7 +513,7 @@ def encode_logs(logs: Sequence[LogData], resource: Resource) -> bytes:
             append(_ITEM + bytes(((n & 0x7F) | 0x80, n >> 7)) + record)
         else:
             append(_ITEM + varint(n) + record)
-    return _request(resource, items)
+    return items
 
 
 # -- metrics -----------------------------------------------------------------------------------
@@ -487,8 +544,19 @@ class Series:
     buckets: list[int] = field(default_factory=list)
 
     def add(self, m: Measurement, bounds: tuple[float, ...] | None) -> None:
-        self.start_ns = min(self.start_ns, m.time_ns)
+        self.start_ns = min(self.start_ns, m.start_ns or m.time_ns)
         self.end_ns = max(self.end_ns, m.time_ns)
+        h = m.histogram
+        if h is not None:  # already aggregated by the function's SDK: merge its buckets
+            self.count += h.count
+            self.total += h.total
+            self.minimum = min(self.minimum, h.minimum if h.minimum is not None else self.minimum)
+            self.maximum = max(self.maximum, h.maximum if h.maximum is not None else self.maximum)
+            if not self.buckets:
+                self.buckets = [0] * len(h.bucket_counts)
+            for index, bucket in enumerate(h.bucket_counts[: len(self.buckets)]):
+                self.buckets[index] += bucket
+            return
         self.count += 1
         self.total += m.value
         self.minimum = min(self.minimum, m.value)
@@ -509,29 +577,51 @@ class AggregatedMetric(NamedTuple):
     unit: str
     description: str
     series: tuple[Series, ...]
+    origin: Origin | None = None
+    #: Explicit bounds of a received histogram (None: ours, by unit).
+    bounds: tuple[float, ...] | None = None
+    monotonic: bool = True
 
 
 def bounds_for(unit: str) -> tuple[float, ...]:
     return MS_BOUNDS if unit == "ms" else DEFAULT_BOUNDS
 
 
+_MetricKey = tuple[str, MetricKind, str, int, tuple[float, ...] | None, bool]
+
+
 def aggregate(measurements: Sequence[Measurement]) -> list[AggregatedMetric]:
-    """Aggregate raw measurements, one metric per (name, kind, unit) in first-seen order."""
-    metrics: dict[tuple[str, MetricKind, str], dict[Any, Series]] = {}
-    descriptions: dict[tuple[str, MetricKind, str], str] = {}
+    """Aggregate raw measurements, one metric per (name, kind, unit) in first-seen order; received
+    measurements also per origin, histogram bounds and monotonicity."""
+    metrics: dict[_MetricKey, dict[Any, Series]] = {}
+    descriptions: dict[_MetricKey, str] = {}
+    origins: dict[int, Origin | None] = {}
     for m in measurements:
-        key = (m.name, m.kind, m.unit)
+        h = m.histogram
+        key = (m.name, m.kind, m.unit, id(m.origin), h.bounds if h is not None else None, m.monotonic)
+        origins[id(m.origin)] = m.origin
         per_attrs = metrics.setdefault(key, {})
         if m.description and key not in descriptions:
             descriptions[key] = m.description
         attr_key = freeze(m.attributes)
         s = per_attrs.get(attr_key)
         if s is None:
-            s = per_attrs[attr_key] = Series(m.attributes, m.time_ns, m.time_ns)
+            start = m.start_ns or m.time_ns
+            s = per_attrs[attr_key] = Series(m.attributes, start, m.time_ns)
         s.add(m, bounds_for(m.unit) if m.kind is MetricKind.HISTOGRAM else None)
     return [
-        AggregatedMetric(name, kind, unit, descriptions.get((name, kind, unit), ""), tuple(series.values()))
-        for (name, kind, unit), series in metrics.items()
+        AggregatedMetric(
+            name,
+            kind,
+            unit,
+            descriptions.get(key, ""),
+            tuple(series.values()),
+            origins[origin_id],
+            bounds,
+            monotonic,
+        )
+        for key, series in metrics.items()
+        for name, kind, unit, origin_id, bounds, monotonic in (key,)
     ]
 
 
@@ -557,8 +647,9 @@ def _histogram_point(s: Series, bounds: tuple[float, ...]) -> bytes:
             packed_fixed64(_HIST_BUCKETS, s.buckets),
             packed_double(_HIST_BOUNDS, bounds),
             key_values(_HIST_ATTRIBUTES, s.attributes),
-            _HIST_MIN + pack_double(s.minimum),
-            _HIST_MAX + pack_double(s.maximum),
+            # unknown for a received cumulative histogram turned into a delta: left out (optional)
+            _HIST_MIN + pack_double(s.minimum) if s.minimum != float("inf") else b"",
+            _HIST_MAX + pack_double(s.maximum) if s.maximum != float("-inf") else b"",
         )
     )
     return length_delimited(_DATA_POINTS, payload)
@@ -567,12 +658,13 @@ def _histogram_point(s: Series, bounds: tuple[float, ...]) -> bytes:
 def encode_metric(metric: AggregatedMetric) -> bytes:
     """One `Metric` message: a delta Histogram, a monotonic delta Sum or a Gauge."""
     if metric.kind is MetricKind.HISTOGRAM:
-        bounds = bounds_for(metric.unit)
+        bounds = metric.bounds if metric.bounds is not None else bounds_for(metric.unit)
         points = b"".join(_histogram_point(s, bounds) for s in metric.series)
         data = length_delimited(_METRIC_HISTOGRAM, points + _DELTA_TEMPORALITY)
     elif metric.kind is MetricKind.COUNTER:
         points = b"".join(_number_point(s, s.total) for s in metric.series)
-        data = length_delimited(_METRIC_SUM, points + _DELTA_TEMPORALITY + _MONOTONIC)
+        monotonic = _MONOTONIC if metric.monotonic else b""
+        data = length_delimited(_METRIC_SUM, points + _DELTA_TEMPORALITY + monotonic)
     else:
         points = b"".join(_number_point(s, s.last) for s in metric.series)
         data = length_delimited(_METRIC_GAUGE, points)
@@ -589,7 +681,16 @@ def encode_metric(metric: AggregatedMetric) -> bytes:
 
 def encode_metrics(measurements: Sequence[Measurement], resource: Resource) -> bytes:
     """An `ExportMetricsServiceRequest` (collector/metrics/v1/metrics_service.proto)."""
-    return _request(resource, [length_delimited(_ITEM, encode_metric(m)) for m in aggregate(measurements)])
+    metrics = aggregate(measurements)
+    if not any(m.origin is not None for m in metrics):
+        return _request(resource, [length_delimited(_ITEM, encode_metric(m)) for m in metrics])
+    return _grouped_request(
+        resource,
+        [
+            (origin, [length_delimited(_ITEM, encode_metric(m)) for m in group])
+            for origin, group in _by_origin(metrics)
+        ],
+    )
 
 
 # -- responses ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from extension.processors.xray import XRayContext, derived_id, parse_xray_header, span_id_from_hex
+from extension.signals import SpanData
 from extension.sources.telemetry_api.schema import Report, RuntimeDone, Start, Tracing
 from extension.stats import Stats
 
@@ -32,6 +33,7 @@ class Invocation:
         "deadline_ns",
         "done",
         "header_trace",
+        "held",
         "invoke_ns",
         "parent_span_id",
         "report",
@@ -40,6 +42,7 @@ class Invocation:
         "runtime_done",
         "runtime_done_ns",
         "sampled",
+        "settled",
         "span_id",
         "span_id_from_lambda",
         "start",
@@ -66,6 +69,10 @@ class Invocation:
         self.report_ns: int | None = None
         self.counted = False  # invocation metrics emitted (at runtimeDone, else at report)
         self.done = False  # span emitted (or synthesised): later platform events are ignored
+        #: The span id is final (platform.start seen, or the span emitted); until then the
+        #: function's root spans wait in `held` (see TelemetryProcessor.function_signals).
+        self.settled = False
+        self.held: list[SpanData] = []
 
     def apply_header(self, header: str | None) -> None:
         """Adopt the X-Ray context once; the first header wins so ids never change mid-invocation."""
@@ -113,8 +120,10 @@ class InvocationTable:
         self._seen_any = True
         self.open[request_id] = inv
         while len(self.open) > self._max_open:
-            self.open.popitem(last=False)
+            _, evicted = self.open.popitem(last=False)
             self._stats.dropped("invocation_state_evicted")
+            if evicted.held:
+                self._stats.dropped("function_spans_evicted", len(evicted.held))
         return inv
 
     def find(self, request_id: str) -> Invocation | None:

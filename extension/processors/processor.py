@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from extension.config import Settings
+from extension.processors import emf, to_metrics
 from extension.processors import platform_lines as lines
-from extension.processors import to_metrics
+from extension.processors.function_spans import MAX_HELD_PER_INVOCATION, nest
 from extension.processors.invocations import MAX_OPEN_INVOCATIONS, Invocation, InvocationTable
 from extension.processors.outcome import TIMEOUT_ERROR_TYPE
 from extension.processors.phases import Phase, PhaseTracker
@@ -132,6 +134,12 @@ class TelemetryProcessor:
         self._init_duration_recorded = False
         self._redacted_reported = 0
         self._shut_down = False
+        #: (trace id, X-Ray Parent) -> the invocation whose header carried them: the function's
+        #: root spans have that parent (https://github.com/open-telemetry/opentelemetry-lambda/issues/449).
+        self._by_parent: OrderedDict[tuple[bytes, bytes], Invocation] = OrderedDict()
+        self._nesting = self._spans_on and self._stream_ordered
+        #: CloudWatch EMF lines printed by the function: "off", or metrics and "keep"/"drop" the line.
+        self._emf = settings.receiver.emf
         #: The execution environment's id from `platform.initStart` (`instanceId`, the log stream
         #: name an extension cannot read from its environment); None until seen.
         self.instance_id: str | None = None
@@ -169,12 +177,71 @@ class TelemetryProcessor:
         redacted = self._redactor.value(record)  # always: secrets can be registered at run time
         if redacted is not record:
             record, raw = redacted, {**raw, "record": redacted}
+        if self._emf != "off" and source == "function":
+            doc = emf.emf_document(record)
+            if doc is not None:
+                self._stats.add("emf_lines")
+                if self._metrics_on:
+                    out.metrics.extend(emf.measurements(doc, ev.time_ns or now))
+                if self._emf == "drop":
+                    self._stats.add("filtered", 1, "emf_line")
+                    out.raw.append(raw)
+                    return
         if self._logs_on:
             log = self._logs.record(record, source, ev.time_ns, now, self._table.find, self._current)
             if log is None:
                 return
             out.logs.append(log)
         out.raw.append(raw)
+
+    def function_signals(self, signals: Signals) -> Signals:
+        """Records received from the function's own SDK: redacted like ours, and its root spans
+        of an invocation nested under our invocation span (see `function_spans.nest`). A root
+        span that arrives before the invocation's span id is final waits for it in the
+        invocation's state (released at platform.start or with the invocation span)."""
+        spans: list[SpanData] = []
+        for span in signals.spans:
+            span = self._redact_span(span)  # always: secrets can be registered at run time
+            parent = span.parent_span_id
+            inv = self._by_parent.get((span.trace_id, parent)) if parent and self._nesting else None
+            if inv is None:
+                spans.append(span)
+            elif inv.settled or inv.done:
+                spans.append(nest(span, inv.span_id))
+            elif len(inv.held) < MAX_HELD_PER_INVOCATION:
+                inv.held.append(span)
+            else:
+                self._stats.add("function_spans_not_nested")
+                spans.append(span)
+        logs = tuple(self._redact_log(log) for log in signals.logs)
+        self._sync_redactions()
+        return Signals(tuple(spans), logs, signals.metrics)
+
+    def _redact_span(self, span: SpanData) -> SpanData:
+        attributes = self._redactor.value(span.attributes)
+        return span if attributes is span.attributes else span._replace(attributes=attributes)
+
+    def _redact_log(self, log: LogData) -> LogData:
+        body, attributes = self._redactor.value(log.body), self._redactor.value(log.attributes)
+        if body is log.body and attributes is log.attributes:
+            return log
+        return log._replace(body=body, attributes=attributes)
+
+    def _index(self, inv: Invocation) -> None:
+        if self._nesting and inv.header_trace and inv.parent_span_id is not None:
+            key = (inv.trace_id, inv.parent_span_id)
+            if self._by_parent.get(key) is not inv:
+                self._by_parent[key] = inv
+                while len(self._by_parent) > MAX_OPEN_INVOCATIONS:
+                    self._by_parent.popitem(last=False)
+
+    def _settle(self, inv: Invocation, out: _Out, *, nested: bool = True) -> None:
+        """The invocation's span id is final: its held root spans go out, nested (or as they
+        came when the invocation span will never be exported)."""
+        inv.settled = True
+        if inv.held:
+            out.spans.extend(nest(s, inv.span_id) if nested else s for s in inv.held)
+            inv.held.clear()
 
     def on_invoke(self, request_id: str, deadline_ms: int, trace_header: str | None, now_ns: int) -> None:
         """INVOKE from the Extensions API: the invocation is known even if no telemetry follows."""
@@ -186,6 +253,7 @@ class TelemetryProcessor:
         if 0 < deadline_ms < 2**63 // 1_000_000:
             inv.deadline_ns = deadline_ms * 1_000_000
         inv.apply_header(trace_header)
+        self._index(inv)
         if not self._stream_ordered and not self._concurrent:
             self._current = inv
 
@@ -207,6 +275,7 @@ class TelemetryProcessor:
                 # A normal spindown after an invocation whose platform events never came: its
                 # outcome is unknown, so it is counted as missing rather than reported as an error.
                 self._stats.add("invocation_events_missing", label=reason or "unknown")
+                self._settle(inv, out, nested=False)
                 continue
             end = now_ns
             if timeout and inv.deadline_ns is not None:
@@ -273,6 +342,8 @@ class TelemetryProcessor:
             return
         inv.start, inv.start_ns = rec, event_ns
         inv.apply_tracing(rec.tracing)
+        self._index(inv)
+        self._settle(inv, out)
         self._current = None if self._concurrent else inv
         if self._platform_logs:
             out.logs.append(platform_log(lines.start_line(rec), INFO, event_ns, now, inv, inv.request_id))
@@ -327,6 +398,7 @@ class TelemetryProcessor:
             self._stats.add("telemetry_events_late", 1)
             return None
         inv.apply_tracing(tracing)
+        self._index(inv)
         return inv
 
     def _on_phase(
@@ -382,6 +454,7 @@ class TelemetryProcessor:
     ) -> None:
         if not self._spans_on:
             return
+        self._settle(inv, out)
         links = tuple(self._pending_links)
         self._pending_links.clear()
         out.spans.extend(

@@ -46,6 +46,9 @@ def test_quick_demo_prints_the_summary_and_writes_the_report(built_layer: Path, 
         "configuration read for",  # a correlated log line of orders-api
         "X-Cache hit",
         "AWS calls by the extension",
+        "invoke orders-instrume",  # the instrumented sample: its own spans nested in the invocation
+        "    process order",
+        "      validate",
         str(out / "report.html"),
     ):
         assert part in stdout, part

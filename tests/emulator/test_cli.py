@@ -70,3 +70,14 @@ def test_bad_arguments_fail_clearly(layout: Layout, args: list[str]) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "error:" in proc.stderr
+
+
+def test_the_runtime_runs_behind_aws_lambda_exec_wrapper_like_lambda() -> None:
+    import sys
+
+    from emulator.init_phase import runtime_command
+
+    assert runtime_command("app.handler", {}) == [sys.executable, "-m", "awslambdaric", "app.handler"]
+    wrapped = runtime_command("app.handler", {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/wrap"})
+    assert wrapped[:2] == ["/opt/wrap", sys.executable]
+    assert "os.environ['_HANDLER']" in wrapped[-1]  # the handler is read after the wrapper ran

@@ -62,6 +62,7 @@ logs = st.builds(
     trace_id=st.none() | ids16,
     span_id=st.none() | ids8,
     sampled=st.booleans(),
+    origin=st.none(),  # our own records (received ones: tests/exporters/test_received_round_trip.py)
 )
 spans = st.builds(
     SpanData,
@@ -78,6 +79,8 @@ spans = st.builds(
     events=st.lists(st.builds(SpanEvent, text, u64, attributes), max_size=3).map(tuple),
     links=st.lists(st.builds(SpanLink, ids16, ids8, attributes), max_size=3).map(tuple),
     sampled=st.booleans(),
+    origin=st.none(),
+    trace_state=st.just(""),
 )
 measurements = st.builds(
     Measurement,
@@ -88,6 +91,10 @@ measurements = st.builds(
     time_ns=times,
     attributes=st.dictionaries(st.sampled_from(["x", "y"]), st.sampled_from(["1", "2", 3]), max_size=2),
     description=st.sampled_from(["", "d"]),
+    origin=st.none(),
+    histogram=st.none(),
+    start_ns=st.just(0),
+    monotonic=st.just(True),
 )
 
 

@@ -41,6 +41,9 @@ def sidecar_env(endpoint: str | None, tmp_path: Path, **extra: str) -> dict[str,
     env = {
         "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(unused_port()),
         "AWS_APPCONFIG_EXTENSION_HTTP_PORT": str(unused_port()),
+        # tests run side by side: each environment's OTLP receiver on a port of its own
+        "SIDECAR_RECEIVER_HTTP_PORT": str(unused_port()),
+        "SIDECAR_RECEIVER_GRPC_PORT": str(unused_port()),
         "SIDECAR_FLUSH_POLICY": "end",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2000",
     }

@@ -40,15 +40,19 @@ def test_build_info_names_the_target(layer: BuiltLayer) -> None:
     for package in ("httptools==", "grpcio=="):
         assert package in layer.info["packages"], package
     assert "aiohttp==" not in layer.info["packages"], "aiohttp serves the emulator and tests only"
-    # OTLP is encoded without protobuf (extension/exporters/protowire.py): not shipped any more
-    assert "protobuf==" not in layer.info["packages"]
-    assert "opentelemetry-proto==" not in layer.info["packages"]
+    # OTLP is encoded without protobuf (extension/exporters/protowire.py), but the OTLP receiver
+    # decodes the function's own telemetry with it (loaded at the first intake request only)
+    assert "protobuf==" in layer.info["packages"]
+    assert "opentelemetry_proto==" in layer.info["packages"]
     assert len(layer.info["inputs"]) == 64
 
 
 def test_private_folder_has_our_package_and_boot_scripts_but_not_the_emulator(layer: BuiltLayer) -> None:
     for name in ("extension/__init__.py", "extension/__main__.py", "sidecar_boot.py", "sidecar_idle.py"):
         assert (layer.private / name).is_file(), name
+    # the AWS_LAMBDA_EXEC_WRAPPER for instrumented functions, runnable, and its handler
+    assert (layer.private / "instrument").stat().st_mode & 0o111
+    assert (layer.private / "function" / "lambda_sidecar_handler.py").is_file()
     assert not (layer.private / "emulator").exists()
     assert (layer.private / "grpc" / "aio").is_dir(), "OTLP/gRPC works with the default layer"
 

@@ -54,6 +54,7 @@ def test_every_sample_has_a_documented_handler() -> None:
         [
             "errors",
             "heavy_logging",
+            "instrumented",
             "logging_text_json",
             "minimal",
             "secrets_requests",

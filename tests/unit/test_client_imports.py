@@ -97,6 +97,6 @@ def test_grpc_is_loaded_only_for_a_grpc_destination() -> None:
     assert "grpc" not in http and "aiohttp" not in http
     assert "tls_contexts=0" in http, "no TLS context before the first https request"
     grpc = loaded_after_start(
-        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:14317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
     )
     assert "grpc" in grpc

@@ -183,7 +183,43 @@ async def pipeline(stats: Stats) -> Subject:
     )
 
 
+async def otlp_receiver(stats: Stats) -> Subject:
+    from extension.sources.otlp_receiver.server import OtlpReceiver
+
+    receiver = OtlpReceiver(_listening(), stats, 65536, Resource({}))
+    client = HalfRequest()
+
+    async def released() -> None:
+        await client.closed_by_server()
+        assert stats.get("receiver_rejected", "shutdown_deadline") == 1
+
+    return Subject(
+        start=receiver.start,
+        shutdown=receiver.shutdown,
+        hold=lambda: client.open(receiver.port, "/v1/traces"),
+        released=released,
+    )
+
+
+async def otlp_grpc_front(stats: Stats) -> Subject:
+    """A relayed connection whose HTTP/2 preface never completes."""
+    from extension.sources.otlp_receiver.grpc_front import GrpcFront
+    from extension.sources.otlp_receiver.server import OtlpReceiver
+
+    front = GrpcFront(_listening(), OtlpReceiver(_listening(), stats, 65536, Resource({})), stats, 65536)
+    client = HalfRequest()
+
+    async def hold() -> None:
+        client.reader, client.writer = await asyncio.open_connection("127.0.0.1", front.port)
+        client.writer.write(b"PRI * HTTP/2.0\r\n")
+        await client.writer.drain()
+
+    return Subject(start=front.start, shutdown=front.shutdown, hold=hold, released=client.closed_by_server)
+
+
 COMPONENTS: dict[str, Callable[[Stats], Awaitable[Subject]]] = {
+    "otlp_receiver": otlp_receiver,
+    "otlp_grpc_front": otlp_grpc_front,
     "http_server": http_server,
     "telemetry_listener": telemetry_listener,
     "cache_service": cache_service,

@@ -361,3 +361,36 @@ def test_settings_repr_hides_credentials_and_headers() -> None:
                   "AWS_CONTAINER_AUTHORIZATION_TOKEN": f"{SECRET}5", "SIDECAR_HTTP_JSON_URL": f"https://j/{SECRET}7", "SIDECAR_HTTP_JSON_HEADERS": f"k={SECRET}6",
                   "AWS_ENDPOINT_URL": f"http://u:{SECRET}8@moto", "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://169.254.170.23/{SECRET}9"})  # fmt: skip
     assert SECRET not in repr(s)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318"},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9999", "SIDECAR_RECEIVER_HTTP_PORT": "9999"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+    ],
+)
+def test_exporting_to_our_own_receiver_is_refused_naming_the_variables(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as err:
+        from_env(env)
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in str(err.value)
+    assert "SIDECAR_RECEIVER_" in str(err.value)
+
+
+def test_receiver_defaults_and_loops_allowed_when_it_is_off_or_elsewhere() -> None:
+    settings = from_env({})
+    assert (settings.receiver.enabled, settings.receiver.http_port) == (True, 4318)
+    off = from_env(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318", "SIDECAR_RECEIVER_ENABLED": "false"}
+    )
+    assert off.receiver.enabled is False
+    elsewhere = from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.internal:4318"})
+    assert elsewhere.exporters.otlp is not None
+
+
+def test_decoding_is_preloaded_only_behind_our_wrapper() -> None:
+    assert from_env({"AWS_LAMBDA_EXEC_WRAPPER": "/opt/lambda-sidecar/instrument"}).receiver.preload is True
+    assert from_env({"AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-instrument"}).receiver.preload is False
+    assert from_env({}).receiver.preload is False

@@ -233,7 +233,11 @@ def test_no_secret_variable_ever_echoes_its_value(secret: str, data: st.DataObje
 
 @settings(max_examples=500, deadline=None)
 @given(
-    token=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=12, max_size=30), data=st.data()
+    # the prefix keeps a token from being a word of a message's own text ("applications" is)
+    token=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=8, max_size=26).map(
+        lambda text: "Q7x" + text
+    ),
+    data=st.data(),
 )
 def test_parsers_never_quote_the_value(token: str, data: st.DataObject) -> None:
     """Any variable, any kind: a secret-bearing one's message shows none of the value; any other
