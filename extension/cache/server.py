@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote
 
 from extension.cache.errors import UpstreamError
 from extension.cache.flags import filter_flags
+from extension.cache.json_key import JsonKeyError, json_key_value
 from extension.cache.providers.entries import SECRETS, SSM, CacheKey, ConfigPayload, Payload
 from extension.cache.store import Lookup
 from extension.config import AppConfigTarget
@@ -144,16 +145,12 @@ def parameter_key(params: dict[str, str], selector: str | None = None) -> CacheK
 
 def extract_json_key(payload: Payload, json_key: str) -> Response:
     """`jsonKey=`: just one key of a JSON SecretString (strings as text/plain, others as JSON)."""
-    raw = payload.doc.get("SecretString")
     try:
-        doc = json.loads(raw) if isinstance(raw, str) else None
-    except (ValueError, RecursionError):
-        doc = None
-    if not isinstance(doc, dict):
+        value = json_key_value(payload.doc.get("SecretString"), json_key)
+    except JsonKeyError as err:
+        if err.missing:
+            return error_response(404, "JsonKeyNotFound", "the secret has no such JSON key")
         return error_response(400, "InvalidRequestException", "the secret is not a JSON object")
-    if json_key not in doc:
-        return error_response(404, "JsonKeyNotFound", "the secret has no such JSON key")
-    value = doc[json_key]
     if isinstance(value, str):
         return Response.text(value)
     return json_response(200, value)

@@ -18,6 +18,7 @@ from typing import Any
 
 from extension.cache.aws import AwsClient
 from extension.cache.errors import UpstreamError, UpstreamUnreachable
+from extension.cache.json_key import JsonKeyError, json_key_value
 from extension.cache.providers.appconfig import AppConfigProvider
 from extension.cache.providers.entries import SECRETS, SSM, CacheKey, ConfigPayload, Payload
 from extension.cache.providers.secrets_manager import SecretsManagerProvider
@@ -382,8 +383,8 @@ class CacheService:
         if not json_key:
             return raw
         try:
-            value = json.loads(raw)[json_key]
-        except (ValueError, KeyError, TypeError):
+            value = json_key_value(raw, json_key)
+        except JsonKeyError:
             raise ReferenceResolutionError(f"{service}:{ident} has no JSON key {json_key!r}") from None
         return value if isinstance(value, str) else json.dumps(value)
 

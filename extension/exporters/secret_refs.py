@@ -15,6 +15,7 @@ import json
 import re
 from typing import NamedTuple, Protocol
 
+from extension.cache.json_key import JsonKeyError, json_key_value
 from extension.config import ExportersSettings
 from extension.processors.redaction import register_secret
 
@@ -80,12 +81,10 @@ def check_header_value(value: str, ref: SecretRef) -> str:
 
 def extract_json_key(secret: str, key: str, ref: SecretRef) -> str:
     try:
-        data = json.loads(secret)
-    except ValueError:
-        raise SecretRefError(f"{ref.describe()}: the secret is not JSON") from None
-    if not isinstance(data, dict) or key not in data:
-        raise SecretRefError(f"{ref.describe()}: key not found in the JSON secret")
-    value = data[key]
+        value = json_key_value(secret, key)
+    except JsonKeyError as err:
+        reason = "key not found in the JSON secret" if err.missing else "the secret is not JSON"
+        raise SecretRefError(f"{ref.describe()}: {reason}") from None
     if isinstance(value, dict | list) or value is None:
         raise SecretRefError(f"{ref.describe()}: the JSON value is not a string or number")
     return value if isinstance(value, str) else json.dumps(value)
