@@ -184,7 +184,7 @@ class TelemetryProcessor:
                 if self._metrics_on:
                     out.metrics.extend(emf.measurements(doc, ev.time_ns or now))
                 if self._emf == "drop":
-                    self._stats.add("filtered", 1, "emf_line")
+                    self._stats.add("logs_filtered", 1, "emf_line")
                     out.raw.append(raw)
                     return
         if self._logs_on:
