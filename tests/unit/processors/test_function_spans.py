@@ -89,3 +89,18 @@ def test_no_nesting_when_spans_are_off_and_records_are_redacted() -> None:
     leaky = SpanData(TRACE, b"\x31" * 8, None, "x", SpanKind.CLIENT, 1, 2, attributes={"q": "secret-123"})
     (clean,) = p.function_signals(Signals(spans=(leaky,))).spans
     assert clean.attributes == {"q": "[REDACTED]"}
+
+
+def test_completed_invocations_are_not_kept_alive_by_the_nesting_index() -> None:
+    """Steady memory: the (trace, parent) index forgets completed invocations beyond the ones the
+    invocation table remembers, so 300 invokes leave it as small as a few would."""
+    from extension.processors.invocations import RECENT_INVOCATIONS
+
+    p = processor()
+    for n in range(300):
+        rid = f"req-{n}"
+        header = f"Root=1-67a1b2c3-{n:024x};Parent=89abcdef01234567;Sampled=1"
+        p.on_invoke(rid, 0, header, NOW)
+        tracing = {"spanId": LAMBDA_SPAN_ID, "type": "X-Amzn-Trace-Id", "value": header}
+        p.process(events([start(rid, tracing), runtime_done(rid), report(rid)]))
+    assert len(p._by_parent) <= RECENT_INVOCATIONS + 1  # + the one open when last indexed
