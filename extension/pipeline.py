@@ -122,12 +122,14 @@ class Pipeline:
     async def flush(self, deadline: float) -> None:
         """Export what every destination holds, all concurrently, bounded by `deadline` (loop time)."""
         self.pressure.clear()
+        self._offer(self._processor.release_unmatched())
         self._offer_health()
         await self._gather(d.flush(deadline) for d in self._destinations)
 
     async def shutdown(self, reason: str, deadline: float) -> None:
         """Close open invocations (synthetic timeout/crash spans), then a final bounded flush."""
         try:
+            self._offer(self._processor.release_unmatched())
             self._offer(self._processor.on_shutdown(reason, self._clock_ns()))
         except Exception:
             self._stats.add("internal_errors", label="pipeline")

@@ -20,6 +20,8 @@ LINK_ATTRIBUTE = "lambda_sidecar.link"
 LINK_REASON = "lambda_trace_parent"
 #: Root spans kept per invocation while its span id is not final (beyond: sent un-nested, counted).
 MAX_HELD_PER_INVOCATION = 1000
+#: Most function spans held while their trace is not announced by any invocation yet.
+MAX_UNMATCHED_SPANS = 5000
 
 
 def nest(span: SpanData, invocation_span_id: bytes) -> SpanData:

@@ -17,7 +17,7 @@ from typing import Any
 from extension.config import Settings
 from extension.processors import emf, to_metrics
 from extension.processors import platform_lines as lines
-from extension.processors.function_spans import MAX_HELD_PER_INVOCATION, nest
+from extension.processors.function_spans import MAX_HELD_PER_INVOCATION, MAX_UNMATCHED_SPANS, nest
 from extension.processors.invocations import (
     MAX_OPEN_INVOCATIONS,
     RECENT_INVOCATIONS,
@@ -142,6 +142,15 @@ class TelemetryProcessor:
         #: (trace id, X-Ray Parent) -> the invocation whose header carried them: the function's
         #: root spans have that parent (https://github.com/open-telemetry/opentelemetry-lambda/issues/449).
         self._by_parent: OrderedDict[tuple[bytes, bytes], Invocation] = OrderedDict()
+        #: Trace ids of the indexed invocations (the same bound as `_by_parent`).
+        self._indexed_traces: OrderedDict[bytes, None] = OrderedDict()
+        #: Function spans of a trace no invocation has announced yet, by trace id: the function can
+        #: export before this extension has read its INVOKE (a loaded host, a small CPU share), so
+        #: they wait for it, or for the next flush (`release_unmatched`), bounded.
+        self._unmatched: OrderedDict[bytes, list[SpanData]] = OrderedDict()
+        self._unmatched_count = 0
+        #: Spans freed by `_index` that go out with the next output.
+        self._released: list[SpanData] = []
         self._nesting = self._spans_on and self._stream_ordered
         #: CloudWatch EMF lines printed by the function: "off", or metrics and "keep"/"drop" the line.
         self._emf = settings.receiver.emf
@@ -156,6 +165,9 @@ class TelemetryProcessor:
     def process(self, events: Sequence[TelemetryEvent]) -> Signals:
         now = self._clock()
         out = _Out()
+        if self._released:
+            out.spans.extend(self._released)
+            self._released.clear()
         for ev in events:
             kind = ev.kind
             # identity tests: hashing an Enum member (a dict lookup) is a Python-level call
@@ -207,20 +219,45 @@ class TelemetryProcessor:
         spans: list[SpanData] = []
         for span in signals.spans:
             span = self._redact_span(span)  # always: secrets can be registered at run time
-            parent = span.parent_span_id
-            inv = self._by_parent.get((span.trace_id, parent)) if parent and self._nesting else None
-            if inv is None:
-                spans.append(span)
-            elif inv.settled or inv.done:
-                spans.append(nest(span, inv.span_id))
-            elif len(inv.held) < MAX_HELD_PER_INVOCATION:
-                inv.held.append(span)
-            else:
-                self._stats.add("function_spans_not_nested")
-                spans.append(span)
+            if (
+                self._nesting
+                and span.parent_span_id
+                and span.trace_id not in self._indexed_traces
+                and self._unmatched_count < MAX_UNMATCHED_SPANS
+            ):
+                self._unmatched.setdefault(span.trace_id, []).append(span)
+                self._unmatched_count += 1
+                continue
+            self._match(span, spans)
         logs = tuple(self._redact_log(log) for log in signals.logs)
         self._sync_redactions()
         return Signals(tuple(spans), logs, signals.metrics)
+
+    def _match(self, span: SpanData, spans: list[SpanData]) -> None:
+        """Nest `span` (into `spans`) if it is a root span of a known invocation, hold it there if
+        that invocation's span id is not final yet, else pass it on unchanged."""
+        parent = span.parent_span_id
+        inv = self._by_parent.get((span.trace_id, parent)) if parent and self._nesting else None
+        if inv is None:
+            spans.append(span)
+        elif inv.settled or inv.done:
+            spans.append(nest(span, inv.span_id))
+        elif len(inv.held) < MAX_HELD_PER_INVOCATION:
+            inv.held.append(span)
+        else:
+            self._stats.add("function_spans_not_nested")
+            spans.append(span)
+
+    def release_unmatched(self) -> Signals:
+        """Function spans whose trace no invocation announced (another trace, or an INVOKE never
+        seen): out unchanged at a flush point, so holding them costs delay, never data."""
+        spans = self._released
+        self._released = []
+        for held in self._unmatched.values():
+            spans.extend(held)
+        self._unmatched.clear()
+        self._unmatched_count = 0
+        return Signals(spans=tuple(spans))
 
     def _redact_span(self, span: SpanData) -> SpanData:
         attributes = self._redactor.value(span.attributes)
@@ -242,6 +279,14 @@ class TelemetryProcessor:
                 # ~1 MB per 1,000 invokes of steady RSS before).
                 while len(self._by_parent) > len(self._table.open) + RECENT_INVOCATIONS:
                     self._by_parent.popitem(last=False)
+                self._indexed_traces[inv.trace_id] = None
+                while len(self._indexed_traces) > len(self._table.open) + RECENT_INVOCATIONS:
+                    self._indexed_traces.popitem(last=False)
+            waiting = self._unmatched.pop(inv.trace_id, None)
+            if waiting:
+                self._unmatched_count -= len(waiting)
+                for span in waiting:
+                    self._match(span, self._released)
 
     def _settle(self, inv: Invocation, out: _Out, *, nested: bool = True) -> None:
         """The invocation's span id is final: its held root spans go out, nested (or as they

@@ -77,7 +77,25 @@ def test_other_parents_and_other_traces_are_never_re_parented() -> None:
     other_trace = fn_span("elsewhere", b"\x22" * 8, XRAY_PARENT, trace_id=b"\x07" * 16)
     root_of_its_own = fn_span("own root", b"\x23" * 8, None)
     spans = (not_yet_arrived, other_trace, root_of_its_own)
-    assert p.function_signals(Signals(spans=spans)).spans == spans
+    assert p.function_signals(Signals(spans=spans)).spans == (not_yet_arrived, root_of_its_own)
+    # a trace no invocation announced waits for one until the next flush point, then goes out as is
+    assert p.release_unmatched().spans == (other_trace,)
+    assert p.release_unmatched().spans == ()
+
+
+def test_spans_exported_before_the_extension_read_its_invoke_still_nest() -> None:
+    """On a loaded host (or a small CPU share) the function can run and flush its spans before
+    this extension has read the INVOKE: they wait for it instead of going out as orphans."""
+    p = processor()
+    root = fn_span("handler", b"\x11" * 8, XRAY_PARENT)
+    child = fn_span("step", b"\x12" * 8, b"\x11" * 8)
+    assert p.function_signals(Signals(spans=(child, root))).spans == ()  # held, not lost
+    p.on_invoke(RID, 0, HEADER, NOW)
+    out = p.process(events([_start()]))
+    by_name = {s.name: s for s in out.spans}
+    assert by_name["step"] == child
+    assert by_name["handler"].parent_span_id == bytes.fromhex(LAMBDA_SPAN_ID)
+    assert p.release_unmatched().spans == ()  # nothing left behind, nothing twice
 
 
 def test_no_nesting_when_spans_are_off_and_records_are_redacted() -> None:
